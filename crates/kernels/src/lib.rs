@@ -1,0 +1,1 @@
+//! Kiln backends and kernels.
