@@ -4,6 +4,7 @@ pub mod array;
 pub mod control;
 pub mod math;
 pub mod nn;
+pub mod reduce;
 pub mod util;
 
 use crate::OpRegistry;
@@ -13,5 +14,6 @@ pub(crate) fn register_all(r: &mut OpRegistry) {
     math::register(r);
     array::register(r);
     nn::register(r);
+    reduce::register(r);
     control::register(r);
 }
