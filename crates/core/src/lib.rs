@@ -12,6 +12,7 @@ mod error;
 mod eval;
 mod graph;
 mod infer;
+mod network;
 mod op;
 pub mod ops;
 mod shape;
@@ -24,6 +25,10 @@ pub use error::{Error, Result};
 pub use eval::{Scope, run_graph, run_tensors};
 pub use graph::{Graph, Node};
 pub use infer::infer_facts;
+pub use network::{
+    ActivationType, ElementWiseOp, GemmOptions, LayerHandle, NetworkDefinition, PoolingType,
+    ReduceOp, Shuffle, TensorRef, UnaryOp,
+};
 pub use op::{
     BuildCtx, EvalContext, InferInput, Op, OpBuilder, OpRegistry, UnresolvedOp, builtin_ops,
 };

@@ -1,5 +1,6 @@
 //! Tensors: owned n-dimensional arrays of one of the [`DataType`]s, and borrowed views.
 
+mod cast;
 mod dispatch;
 mod element;
 

@@ -1,6 +1,105 @@
-//! The `math` op family.
+//! The element-wise op family: arithmetic, comparisons, logic, unary math, activations, casts.
+
+mod activation;
+mod binary;
+mod bitcast;
+mod bitshift;
+mod bitwise;
+mod cast;
+mod classify;
+mod clip;
+mod common;
+mod compare;
+mod gelu;
+mod logic;
+mod mod_op;
+mod pow;
+mod prelu;
+mod regex_full_match;
+mod scalar;
+mod string_concat;
+mod string_normalizer;
+mod string_split;
+mod unary;
+mod variadic;
+mod where_op;
 
 use crate::OpRegistry;
 
 /// Register this family: one line per op.
-pub fn register(_r: &mut OpRegistry) {}
+pub fn register(r: &mut OpRegistry) {
+    r.add("Add", binary::add);
+    r.add("Sub", binary::sub);
+    r.add("Mul", binary::mul);
+    r.add("Div", binary::div);
+    r.add("Mod", mod_op::build);
+    r.add("Pow", pow::build);
+    r.add("Sum", variadic::sum);
+    r.add("Mean", variadic::mean);
+    r.add("Max", variadic::max);
+    r.add("Min", variadic::min);
+    r.add("Where", where_op::build);
+    r.add("Clip", clip::build);
+    r.add("PRelu", prelu::build);
+    r.add("BitShift", bitshift::build);
+    r.add("BitwiseAnd", bitwise::and);
+    r.add("BitwiseOr", bitwise::or);
+    r.add("BitwiseXor", bitwise::xor);
+    r.add("BitwiseNot", bitwise::not);
+    r.add("Equal", compare::equal);
+    r.add("Less", compare::less);
+    r.add("LessOrEqual", compare::less_or_equal);
+    r.add("Greater", compare::greater);
+    r.add("GreaterOrEqual", compare::greater_or_equal);
+    r.add("And", logic::and);
+    r.add("Or", logic::or);
+    r.add("Xor", logic::xor);
+    r.add("Not", logic::not);
+    r.add("Cast", cast::build);
+    r.add("CastLike", cast::build_like);
+    r.add("BitCast", bitcast::build);
+    r.add("StringConcat", string_concat::build);
+    r.add("StringSplit", string_split::build);
+    r.add("StringNormalizer", string_normalizer::build);
+    r.add("RegexFullMatch", regex_full_match::build);
+    r.add("Abs", unary::abs);
+    r.add("Neg", unary::neg);
+    r.add("Sign", unary::sign);
+    r.add("Relu", unary::relu);
+    r.add("Reciprocal", unary::reciprocal);
+    r.add("Floor", unary::floor);
+    r.add("Ceil", unary::ceil);
+    r.add("Round", unary::round);
+    r.add("Sqrt", unary::sqrt);
+    r.add("Exp", unary::exp);
+    r.add("Log", unary::log);
+    r.add("Sin", unary::sin);
+    r.add("Cos", unary::cos);
+    r.add("Tan", unary::tan);
+    r.add("Tanh", unary::tanh);
+    r.add("Asin", unary::asin);
+    r.add("Acos", unary::acos);
+    r.add("Atan", unary::atan);
+    r.add("Sinh", unary::sinh);
+    r.add("Cosh", unary::cosh);
+    r.add("Asinh", unary::asinh);
+    r.add("Acosh", unary::acosh);
+    r.add("Atanh", unary::atanh);
+    r.add("Erf", unary::erf_op);
+    r.add("Sigmoid", unary::sigmoid_op);
+    r.add("Softplus", unary::softplus_op);
+    r.add("Softsign", unary::softsign);
+    r.add("HardSwish", unary::hard_swish);
+    r.add("Mish", unary::mish);
+    r.add("LeakyRelu", activation::leaky_relu);
+    r.add("Elu", activation::elu);
+    r.add("Selu", activation::selu);
+    r.add("Celu", activation::celu);
+    r.add("HardSigmoid", activation::hard_sigmoid);
+    r.add("ThresholdedRelu", activation::thresholded_relu);
+    r.add("Swish", activation::swish);
+    r.add("Shrink", activation::shrink);
+    r.add("Gelu", gelu::build);
+    r.add("IsNaN", classify::is_nan);
+    r.add("IsInf", classify::is_inf);
+}

@@ -1,0 +1,195 @@
+//! Loading a MODEL argument (an ONNX model or a plan) into an [`Engine`], and the argument
+//! syntaxes shared by the subcommands (`--shapes`).
+
+use anyhow::{Context, Result, bail, ensure};
+use kiln_engine::{Builder, BuilderConfig, Engine};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What kind of file a MODEL argument is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// An ONNX model (anything that is not a plan).
+    Onnx,
+    /// A Kiln plan (recognized by its magic number).
+    Plan,
+}
+
+impl ModelKind {
+    /// Lower-case name for messages and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Onnx => "onnx",
+            ModelKind::Plan => "plan",
+        }
+    }
+}
+
+/// Look at the first bytes of a file to tell plans from ONNX models.
+pub fn detect(path: &Path) -> Result<ModelKind> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open '{}'", path.display()))?;
+    ensure!(
+        !file.metadata().is_ok_and(|m| m.is_dir()),
+        "'{}' is a directory, not a model file",
+        path.display()
+    );
+    let mut head = Vec::with_capacity(64);
+    file.take(64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read '{}'", path.display()))?;
+    ensure!(!head.is_empty(), "'{}' is empty", path.display());
+    Ok(if kiln_engine::is_plan(&head) {
+        ModelKind::Plan
+    } else {
+        ModelKind::Onnx
+    })
+}
+
+/// An engine ready to run, and where it came from.
+pub struct Loaded {
+    /// The engine.
+    pub engine: Engine,
+    /// What the file was.
+    pub kind: ModelKind,
+    /// Time spent importing and building (ONNX) or deserializing (plan).
+    pub load_time: Duration,
+}
+
+/// Load a plan, or import and build an ONNX model with `config` (whose thread count
+/// applies to plans too).
+pub fn load(path: &Path, config: BuilderConfig) -> Result<Loaded> {
+    let kind = detect(path)?;
+    let start = Instant::now();
+    let engine = match kind {
+        ModelKind::Plan => load_plan(path, config.threads)?,
+        ModelKind::Onnx => {
+            let graph = import_onnx(path)?;
+            Builder::new(config)
+                .build(graph)
+                .with_context(|| format!("cannot build '{}'", path.display()))?
+        }
+    };
+    Ok(Loaded {
+        engine,
+        kind,
+        load_time: start.elapsed(),
+    })
+}
+
+/// Deserialize a plan file, running on `threads` workers (`None`: all cores).
+pub fn load_plan(path: &Path, threads: Option<usize>) -> Result<Engine> {
+    Engine::load_with_threads(path, threads)
+        .with_context(|| format!("cannot load plan '{}'", path.display()))
+}
+
+/// Import an ONNX model, failing with the parser's full report when anything is unsupported.
+pub fn import_onnx(path: &Path) -> Result<kiln_core::Graph> {
+    kiln_onnx::import_model(path).with_context(|| format!("cannot import '{}'", path.display()))
+}
+
+/// The builder configuration from the common options.
+pub fn builder_config(
+    threads: Option<usize>,
+    shapes: HashMap<String, Vec<usize>>,
+    timing_cache: Option<&Path>,
+) -> BuilderConfig {
+    BuilderConfig {
+        threads,
+        shapes,
+        timing_cache: timing_cache.map(Path::to_path_buf),
+        ..BuilderConfig::default()
+    }
+}
+
+/// Parse `--shapes` values: `NAME:1x3x224x224,OTHER:4x16`, given once or several times.
+/// The last `:` separates the name from the dims, so names may themselves contain `:`.
+pub fn parse_shapes(specs: &[String]) -> Result<HashMap<String, Vec<usize>>> {
+    let mut shapes = HashMap::new();
+    for spec in specs.iter().flat_map(|s| s.split(',')) {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            continue;
+        }
+        let Some((name, dims)) = spec.rsplit_once(':') else {
+            bail!("bad --shapes entry '{spec}': expected NAME:DIMS such as input:1x3x224x224");
+        };
+        ensure!(
+            !name.is_empty(),
+            "bad --shapes entry '{spec}': the input name is empty"
+        );
+        let dims = parse_dims(dims)
+            .with_context(|| format!("bad --shapes entry '{spec}' for input '{name}'"))?;
+        if shapes.insert(name.to_string(), dims).is_some() {
+            bail!("--shapes gives input '{name}' twice");
+        }
+    }
+    Ok(shapes)
+}
+
+/// Parse `1x3x224x224` (an empty string or `scalar` is a rank-0 shape).
+fn parse_dims(dims: &str) -> Result<Vec<usize>> {
+    if dims.is_empty() || dims == "scalar" {
+        return Ok(Vec::new());
+    }
+    dims.split(['x', 'X'])
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .with_context(|| format!("'{d}' is not a dimension (a non-negative integer)"))
+        })
+        .collect()
+}
+
+/// Check `--shapes` names against the model's inputs so a typo is not silently ignored.
+pub fn check_shape_names(
+    shapes: &HashMap<String, Vec<usize>>,
+    inputs: &[kiln_core::ValueInfo],
+) -> Result<()> {
+    let mut unknown: Vec<&str> = shapes
+        .keys()
+        .filter(|n| !inputs.iter().any(|i| &i.name == *n))
+        .map(String::as_str)
+        .collect();
+    unknown.sort();
+    if !unknown.is_empty() {
+        bail!(
+            "--shapes names unknown input(s) {}; the model's inputs are {}",
+            quote_list(unknown.iter().copied()),
+            quote_list(inputs.iter().map(|i| i.name.as_str()))
+        );
+    }
+    Ok(())
+}
+
+/// `'a', 'b', 'c'` for messages.
+pub fn quote_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let v: Vec<String> = names.into_iter().map(|n| format!("'{n}'")).collect();
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_syntax() {
+        let s = parse_shapes(&["input:1x3x224x224,mask:2x16".into(), "a:b:4".into()]).unwrap();
+        assert_eq!(s["input"], vec![1, 3, 224, 224]);
+        assert_eq!(s["mask"], vec![2, 16]);
+        assert_eq!(s["a:b"], vec![4]);
+        let s = parse_shapes(&["x:".into()]).unwrap();
+        assert_eq!(s["x"], Vec::<usize>::new());
+        let err = |v: &str| format!("{:#}", parse_shapes(&[v.to_string()]).unwrap_err());
+        assert!(err("input").contains("expected NAME:DIMS"));
+        assert!(err("input:1x-3").contains("'-3' is not a dimension"));
+        assert!(err(":1x3").contains("name is empty"));
+        assert!(err("a:1,a:2").contains("twice"));
+    }
+}

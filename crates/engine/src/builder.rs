@@ -1,0 +1,282 @@
+//! The builder: validate, optimize, infer shapes, pick a tactic per layer (timed or cached),
+//! plan memory.
+
+use crate::EngineError;
+use crate::config::{BuildEvent, BuilderConfig};
+use crate::engine::{Engine, Inner, LayerInfo, TacticChoice};
+use crate::memory::plan_memory;
+use crate::reads::unresolved;
+use crate::timing_cache::{CacheKey, TimingCache, layer_signature};
+use crate::tuning::{Rng, random_tensor, time_tactic};
+use kiln_core::{Graph, Node, Shape, TensorFact, Value, ValueType, infer_facts};
+use kiln_kernels::{Backend, CpuBackend, Tactic};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Precision of every layer for now.
+const PRECISION: &str = "fp32";
+
+/// Builds engines from graphs.
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    config: BuilderConfig,
+}
+
+impl Builder {
+    /// A builder with these settings.
+    pub fn new(config: BuilderConfig) -> Self {
+        Builder { config }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BuilderConfig {
+        &self.config
+    }
+
+    /// Build an engine for this machine's CPU.
+    pub fn build(&self, graph: Graph) -> Result<Engine, EngineError> {
+        self.build_with_progress(graph, &|_| {})
+    }
+
+    /// Build, reporting progress.
+    pub fn build_with_progress(
+        &self,
+        mut graph: Graph,
+        progress: &dyn Fn(BuildEvent),
+    ) -> Result<Engine, EngineError> {
+        let mut missing = Vec::new();
+        unresolved(&graph, "", &mut missing);
+        if !missing.is_empty() {
+            return Err(EngineError::Unsupported(missing));
+        }
+        let tuning_graph_inputs = self.concrete_inputs(&graph)?;
+        graph.sort(&HashSet::new())?;
+        let passes = if self.config.optimize {
+            let reports = kiln_optimizer::optimize(&mut graph)?;
+            graph.sort(&HashSet::new())?;
+            reports
+        } else {
+            Vec::new()
+        };
+        progress(BuildEvent::Optimized {
+            reports: passes.clone(),
+        });
+        let mut tuning_graph = graph.clone();
+        tuning_graph.inputs = tuning_graph_inputs;
+        let facts = infer_facts(&tuning_graph)?;
+
+        let backend = CpuBackend::shared(self.config.threads)?;
+        let mut cache = match &self.config.timing_cache {
+            Some(p) => TimingCache::load(p)?,
+            None => TimingCache::default(),
+        };
+        let cache_len = cache.len();
+        let target = backend.fingerprint().to_string();
+        let total = graph.nodes.len();
+        let mut layers = Vec::with_capacity(total);
+        let mut tactics: Vec<Box<dyn Tactic>> = Vec::with_capacity(total);
+        let (mut measured, mut cached) = (0, 0);
+        let mut rng = Rng::new(0x6b69_6c6e);
+        for (index, node) in graph.nodes.iter().enumerate() {
+            progress(BuildEvent::LayerStarted {
+                index,
+                total,
+                name: node.name.clone(),
+                op_type: node.op_type().to_string(),
+            });
+            let mut candidates = backend.tactics_for(node);
+            if candidates.is_empty() {
+                return Err(EngineError::Unsupported(vec![format!(
+                    "node '{}' ({}): backend {} has no tactic",
+                    node.name,
+                    node.op_type(),
+                    backend.name()
+                )]));
+            }
+            let (pick, time_us, choice) = self.choose(
+                backend.as_ref(),
+                &graph,
+                node,
+                &candidates,
+                &facts,
+                &target,
+                &mut cache,
+                &mut rng,
+            );
+            match choice {
+                TacticChoice::Measured => measured += 1,
+                TacticChoice::Cache => cached += 1,
+                TacticChoice::Default => {}
+            }
+            let tactic = candidates.swap_remove(pick);
+            let shape_of = |n: &String| {
+                if n.is_empty() {
+                    None
+                } else {
+                    facts.get(n).and_then(|f| f.shape.clone())
+                }
+            };
+            let info = LayerInfo {
+                name: node.name.clone(),
+                op_type: node.op_type().to_string(),
+                fused: vec![node.name.clone()],
+                tactic: tactic.name().to_string(),
+                precision: PRECISION.to_string(),
+                input_shapes: node.inputs.iter().map(shape_of).collect(),
+                output_shapes: node.outputs.iter().map(shape_of).collect(),
+                time_us,
+                choice,
+            };
+            tracing::debug!(layer = %info.name, tactic = %info.tactic, choice = choice.as_str(), "tactic chosen");
+            progress(BuildEvent::LayerDone {
+                index,
+                total,
+                layer: info.clone(),
+            });
+            layers.push(info);
+            tactics.push(tactic);
+        }
+        if let Some(p) = &self.config.timing_cache {
+            if cache.len() != cache_len || !p.exists() {
+                cache.save(p)?;
+            }
+        }
+        let memory = plan_memory(&graph, &facts);
+        progress(BuildEvent::Finished {
+            layers: total,
+            measured,
+            cached,
+        });
+        Ok(Engine {
+            inner: Arc::new(Inner::new(graph, layers, tactics, memory, backend, passes)),
+        })
+    }
+
+    /// Graph inputs with the configured concrete shapes substituted (checked against the
+    /// declared shapes).
+    fn concrete_inputs(&self, graph: &Graph) -> Result<Vec<kiln_core::ValueInfo>, EngineError> {
+        let mut problems = Vec::new();
+        for name in self.config.shapes.keys() {
+            if !graph.inputs.iter().any(|v| &v.name == name) {
+                problems.push(format!("'{name}' is not an input of the graph"));
+            }
+        }
+        let mut inputs = graph.inputs.clone();
+        for vi in &mut inputs {
+            let Some(dims) = self.config.shapes.get(&vi.name) else {
+                continue;
+            };
+            match &mut vi.ty {
+                ValueType::Tensor(fact) => {
+                    if let Some(declared) = &fact.shape {
+                        if !declared.matches(dims) {
+                            problems.push(format!(
+                                "shape {dims:?} for '{}' does not fit its declared shape {declared}",
+                                vi.name
+                            ));
+                            continue;
+                        }
+                    }
+                    fact.shape = Some(Shape::fixed(dims));
+                }
+                _ => problems.push(format!("'{}' is not a tensor input", vi.name)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(inputs)
+        } else {
+            problems.sort();
+            Err(EngineError::Config(problems.join("; ")))
+        }
+    }
+
+    /// Pick a tactic: (index into candidates, time, how).
+    #[allow(clippy::too_many_arguments)]
+    fn choose(
+        &self,
+        backend: &dyn Backend,
+        graph: &Graph,
+        node: &Node,
+        candidates: &[Box<dyn Tactic>],
+        facts: &HashMap<String, TensorFact>,
+        target: &str,
+        cache: &mut TimingCache,
+        rng: &mut Rng,
+    ) -> (usize, Option<f64>, TacticChoice) {
+        if candidates.len() < 2 || !self.config.tune {
+            return (0, None, TacticChoice::Default);
+        }
+        // Input facts: initializers exactly, others from inference; all must be concrete.
+        let mut in_facts = Vec::with_capacity(node.inputs.len());
+        for name in &node.inputs {
+            if name.is_empty() {
+                in_facts.push(None);
+                continue;
+            }
+            let fact = match graph.initializers.get(name) {
+                Some(t) => TensorFact::new(t.dtype(), Shape::fixed(t.shape())),
+                None => match facts.get(name) {
+                    Some(f) => f.clone(),
+                    None => return (0, None, TacticChoice::Default),
+                },
+            };
+            let concrete = fact.dtype.is_some() && fact.shape.as_ref().is_some_and(Shape::is_fixed);
+            if !concrete {
+                return (0, None, TacticChoice::Default);
+            }
+            in_facts.push(Some(fact));
+        }
+        let shapes = in_facts
+            .iter()
+            .map(|f| match f {
+                Some(TensorFact {
+                    dtype: Some(d),
+                    shape: Some(s),
+                }) => format!("{d}{s}"),
+                _ => "-".to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+        let key = CacheKey {
+            target: target.to_string(),
+            signature: layer_signature(node),
+            shapes,
+            precision: PRECISION.to_string(),
+        };
+        if let Some(hit) = cache.get(&key) {
+            if let Some(i) = candidates.iter().position(|t| t.name() == hit.tactic) {
+                return (i, Some(hit.time_us), TacticChoice::Cache);
+            }
+        }
+        let mut values = Vec::with_capacity(node.inputs.len());
+        for (name, fact) in node.inputs.iter().zip(&in_facts) {
+            let v = match (graph.initializers.get(name), fact) {
+                (Some(t), _) => Some(Value::Tensor(t.clone())),
+                (None, Some(f)) => match random_tensor(f, rng) {
+                    Some(t) => Some(Value::Tensor(t)),
+                    None => return (0, None, TacticChoice::Default),
+                },
+                (None, None) => None,
+            };
+            values.push(v);
+        }
+        let args: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
+        let mut best: Option<(usize, f64)> = None;
+        for (i, t) in candidates.iter().enumerate() {
+            let time = time_tactic(backend, t.as_ref(), &args, self.config.tuning_iterations);
+            tracing::debug!(layer = %node.name, tactic = t.name(), time_us = ?time, "timed");
+            if let Some(us) = time {
+                if best.is_none_or(|(_, b)| us < b) {
+                    best = Some((i, us));
+                }
+            }
+        }
+        match best {
+            Some((i, us)) => {
+                cache.insert(key, candidates[i].name().to_string(), us);
+                (i, Some(us), TacticChoice::Measured)
+            }
+            None => (0, None, TacticChoice::Default),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Build settings and build progress events.
+
+use crate::LayerInfo;
+use kiln_optimizer::PassReport;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Settings of a build.
+#[derive(Clone, Debug)]
+pub struct BuilderConfig {
+    /// Timing cache file: read before tuning, written after (created when missing).
+    pub timing_cache: Option<PathBuf>,
+    /// Worker threads (`None`: one per core).
+    pub threads: Option<usize>,
+    /// Concrete input shapes to tune for, by input name (must fit the declared shapes).
+    pub shapes: HashMap<String, Vec<usize>>,
+    /// Run the optimizer passes (default true).
+    pub optimize: bool,
+    /// Time tactics where shapes are concrete (default true); off: preferred defaults.
+    pub tune: bool,
+    /// Timed runs per candidate tactic, after one warm-up run (default 3).
+    pub tuning_iterations: usize,
+}
+
+impl Default for BuilderConfig {
+    fn default() -> Self {
+        BuilderConfig {
+            timing_cache: None,
+            threads: None,
+            shapes: HashMap::new(),
+            optimize: true,
+            tune: true,
+            tuning_iterations: 3,
+        }
+    }
+}
+
+/// Progress of a build, for progress bars and logs.
+#[derive(Clone, Debug)]
+pub enum BuildEvent {
+    /// The optimizer passes ran.
+    Optimized {
+        /// What each pass did.
+        reports: Vec<PassReport>,
+    },
+    /// Tactic selection starts on layer `index` (0-based) of `total`.
+    LayerStarted {
+        /// Layer index.
+        index: usize,
+        /// Number of layers.
+        total: usize,
+        /// Layer name.
+        name: String,
+        /// Op type.
+        op_type: String,
+    },
+    /// Layer `index` of `total` has its tactic.
+    LayerDone {
+        /// Layer index.
+        index: usize,
+        /// Number of layers.
+        total: usize,
+        /// What was decided.
+        layer: LayerInfo,
+    },
+    /// The engine is ready.
+    Finished {
+        /// Number of layers.
+        layers: usize,
+        /// Layers whose tactics were timed.
+        measured: usize,
+        /// Layers whose tactics came from the timing cache.
+        cached: usize,
+    },
+}

@@ -1,0 +1,5 @@
+//! The passes, one per file.
+
+pub mod constant_folding;
+pub mod dead_nodes;
+pub mod identity;
