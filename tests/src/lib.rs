@@ -182,7 +182,13 @@ fn execute(
     graph: kiln_core::Graph,
     feed: HashMap<String, Value>,
 ) -> Result<Vec<(String, Value)>, String> {
-    let config = kiln_engine::BuilderConfig::default();
+    // Tuning would time every tactic of every tiny test graph; the preferred tactics are
+    // what the conformance suite checks.
+    let config = kiln_engine::BuilderConfig {
+        tune: false,
+        threads: Some(1),
+        ..Default::default()
+    };
     let engine = kiln_engine::Builder::new(config)
         .build(graph)
         .map_err(|e| format!("build: {e}"))?;
