@@ -17,15 +17,19 @@ fn example(name: &str) -> PathBuf {
     root().join("examples").join(name)
 }
 
-/// An ONNX backend node test folder, when the test data is unpacked here.
+/// An ONNX backend node test folder. The test data must be unpacked (`scripts/test` does it):
+/// a missing folder fails the test rather than skipping it silently.
 fn node_test(name: &str) -> Option<PathBuf> {
-    let dir = root().join(".cache/onnx-1.22.0/node").join(name);
-    if dir.join("model.onnx").exists() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: {} is not unpacked", dir.display());
-        None
-    }
+    let base = std::env::var_os("KILN_ONNX_NODE_TESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/onnx-1.22.0/node"));
+    let dir = base.join(name);
+    assert!(
+        dir.join("model.onnx").exists(),
+        "{} is not unpacked: run scripts/fetch-onnx-tests (scripts/test does)",
+        dir.display()
+    );
+    Some(dir)
 }
 
 fn kiln(args: &[&str]) -> Output {
