@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// Arguments of `kiln bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The ONNX model or plan file to measure.
+    /// The ONNX model, Caffe .prototxt (with --weights) or plan file to measure.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
 
@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    caffe: model::CaffeArgs,
 }
 
 /// Latency statistics in milliseconds.
@@ -78,8 +81,8 @@ pub fn main(args: BenchArgs) -> Result<()> {
             let (shapes, batch) = concrete_shapes(engine.inputs(), &user_shapes, batch)?;
             (engine, shapes, batch)
         }
-        ModelKind::Onnx => {
-            let graph = model::import_onnx(&args.model)?;
+        ModelKind::Onnx | ModelKind::Caffe => {
+            let graph = model::import_model(&args.model, &args.caffe)?;
             model::check_shape_names(&user_shapes, &graph.inputs)?;
             let (shapes, batch) = concrete_shapes(&graph.inputs, &user_shapes, batch)?;
             let config = model::builder_config(threads, shapes.clone(), None);

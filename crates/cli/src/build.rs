@@ -15,7 +15,7 @@ const QUIET_FOR: Duration = Duration::from_millis(400);
 /// Arguments of `kiln build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The ONNX model to build.
+    /// The ONNX model or Caffe .prototxt (with --weights) to build.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
 
@@ -34,6 +34,9 @@ pub struct BuildArgs {
     /// Number of worker threads to tune and run with (default: all cores).
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
+
+    #[command(flatten)]
+    caffe: model::CaffeArgs,
 }
 
 /// Run the subcommand.
@@ -46,7 +49,7 @@ pub fn main(args: BuildArgs) -> Result<()> {
     }
     let shapes = model::parse_shapes(&args.shapes)?;
     let start = Instant::now();
-    let graph = model::import_onnx(&args.model)?;
+    let graph = model::import_model(&args.model, &args.caffe)?;
     model::check_shape_names(&shapes, &graph.inputs)?;
     let nodes = graph.nodes.len();
     let config = model::builder_config(

@@ -1,5 +1,6 @@
 //! `kiln inspect`: what Kiln knows of an ONNX model (support of every node) or of a plan
-//! (target, inputs and outputs, layers with tactics and precisions, memory plan).
+//! (target, inputs and outputs, optimizer passes, layers with the original nodes each one
+//! fused and why, tactics and precisions, memory plan).
 
 use crate::build::human_bytes;
 use crate::model::{self, ModelKind};
@@ -9,6 +10,7 @@ use clap::Args;
 use kiln_core::ValueInfo;
 use kiln_engine::{Engine, LayerInfo};
 use kiln_onnx::OnnxModel;
+use kiln_optimizer::Fusion;
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,9 @@ pub struct InspectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+
+    #[command(flatten)]
+    caffe: model::CaffeArgs,
 }
 
 /// Run the subcommand. An unsupported model is reported, not an error: the exit status is 0.
@@ -37,6 +42,7 @@ pub fn main(args: InspectArgs) -> Result<()> {
                 model_text(&args.model, &m)
             }
         }
+        ModelKind::Caffe => model::inspect_caffe(&args.model, &args.caffe, args.json)?,
         ModelKind::Plan => {
             let engine = model::load_plan(&args.model, None)?;
             let size = std::fs::metadata(&args.model).map_or(0, |m| m.len());
@@ -223,11 +229,13 @@ fn shapes_text(shapes: &[Option<kiln_core::Shape>]) -> String {
     v.join(" ")
 }
 
-fn layer_text(l: &LayerInfo) -> String {
-    let fused = if l.fused.len() > 1 || l.fused.first().is_some_and(|f| f != &l.name) {
-        format!(" (fuses {})", l.fused.join(", "))
-    } else {
-        String::new()
+fn layer_text(l: &LayerInfo, fusion: Option<&Fusion>) -> String {
+    let fused = match fusion {
+        Some(f) => format!(" (fuses {}: {})", f.fusion, f.fused_nodes.join(", ")),
+        None if l.fused.len() > 1 || l.fused.first().is_some_and(|f| f != &l.name) => {
+            format!(" (fuses {})", l.fused.join(", "))
+        }
+        None => String::new(),
     };
     let time = l.time_us.map_or(String::new(), |t| format!(", {t:.1} us"));
     format!(
@@ -253,9 +261,23 @@ fn plan_text(path: &Path, size: u64, e: &Engine) -> String {
     out.push_str(&format!("  threads: {}\n", e.threads()));
     values_text(&mut out, "inputs", e.inputs());
     values_text(&mut out, "outputs", e.outputs());
-    out.push_str(&format!("layers ({}):\n", e.layers().len()));
+    let passes: Vec<String> = kiln_optimizer::summarize(e.pass_reports())
+        .iter()
+        .map(|(p, n)| format!("{p} {n}"))
+        .collect();
+    out.push_str(&format!(
+        "optimizer passes (changes): {}\n",
+        passes.join(", ")
+    ));
+    let fusions = kiln_optimizer::fusions(e.graph(), e.pass_reports());
+    out.push_str(&format!(
+        "layers ({}, {} fused):\n",
+        e.layers().len(),
+        fusions.len()
+    ));
     for (i, l) in e.layers().iter().enumerate() {
-        out.push_str(&format!("  {i:>3}  {}\n", layer_text(l)));
+        let f = fusions.get(&l.name);
+        out.push_str(&format!("  {i:>3}  {}\n", layer_text(l, f)));
     }
     let mp = e.memory_plan();
     let saved = if mp.naive_bytes > 0 {
@@ -281,17 +303,27 @@ fn plan_json(path: &Path, size: u64, e: &Engine) -> Json {
             })
             .collect()
     };
+    let fusions = kiln_optimizer::fusions(e.graph(), e.pass_reports());
     let layers: Vec<Json> = e
         .layers()
         .iter()
         .map(|l| {
+            let fusion = fusions.get(&l.name).map_or(
+                Json::Null,
+                |f| json!({"fusion": f.fusion, "fused_nodes": f.fused_nodes}),
+            );
             json!({
-                "name": l.name, "op_type": l.op_type, "fused": l.fused,
+                "name": l.name, "op_type": l.op_type, "fused": l.fused, "fusion": fusion,
                 "input_shapes": shapes(&l.input_shapes), "output_shapes": shapes(&l.output_shapes),
                 "precision": l.precision, "tactic": l.tactic, "choice": l.choice.as_str(),
                 "time_us": l.time_us,
             })
         })
+        .collect();
+    let passes: Vec<Json> = e
+        .pass_reports()
+        .iter()
+        .map(|r| json!({"pass": r.pass, "changes": r.changes.len(), "details": r.changes}))
         .collect();
     let mp = e.memory_plan();
     let buffers: Vec<Json> = mp
@@ -312,6 +344,7 @@ fn plan_json(path: &Path, size: u64, e: &Engine) -> Json {
         "threads": e.threads(),
         "inputs": values_json(e.inputs()),
         "outputs": values_json(e.outputs()),
+        "passes": passes,
         "layers": layers,
         "memory_plan": {
             "peak_bytes": mp.peak_bytes, "naive_bytes": mp.naive_bytes, "buffers": buffers,

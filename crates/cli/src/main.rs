@@ -8,7 +8,9 @@ mod build;
 mod inspect;
 mod model;
 mod npy;
+mod perf;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +54,15 @@ enum Command {
     ///
     /// Example: kiln bench model.onnx --batch 8 --iterations 200 --json
     Bench(bench::BenchArgs),
+    /// Serve a Triton-layout model repository over HTTP and gRPC (KServe v2) with metrics.
+    ///
+    /// Example: kiln serve --model-repository examples/model_repository
+    Serve(serve::ServeArgs),
+    /// Load-test a KServe v2 server (Kiln or Triton) over HTTP or gRPC: throughput and
+    /// p50/p90/p95/p99 latency per concurrency level.
+    ///
+    /// Example: kiln perf -m simple --concurrency-range 1,8,64 -i grpc -u localhost:8001
+    Perf(perf::PerfArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +74,8 @@ fn main() -> ExitCode {
         Command::Build(args) => build::main(args),
         Command::Inspect(args) => inspect::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Serve(args) => serve::main(args),
+        Command::Perf(args) => perf::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

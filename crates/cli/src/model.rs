@@ -1,12 +1,26 @@
-//! Loading a MODEL argument (an ONNX model or a plan) into an [`Engine`], and the argument
-//! syntaxes shared by the subcommands (`--shapes`).
+//! Loading a MODEL argument (an ONNX model, a Caffe prototxt + caffemodel, or a plan) into an
+//! [`Engine`], and the argument syntaxes shared by the subcommands (`--shapes`,
+//! `--weights`, `--mark-output`).
 
 use anyhow::{Context, Result, bail, ensure};
 use kiln_engine::{Builder, BuilderConfig, Engine};
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Options for Caffe models (a MODEL ending in `.prototxt`), shared by the subcommands.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct CaffeArgs {
+    /// Caffe weights (`.caffemodel`) for a `.prototxt` MODEL.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+
+    /// Make this Caffe blob a network output (repeatable; default: every blob that no layer
+    /// consumes), like TensorRT's markOutput.
+    #[arg(long = "mark-output", value_name = "BLOB")]
+    pub mark_output: Vec<String>,
+}
 
 /// What kind of file a MODEL argument is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +29,8 @@ pub enum ModelKind {
     Onnx,
     /// A Kiln plan (recognized by its magic number).
     Plan,
+    /// A Caffe network description (recognized by the `.prototxt` extension).
+    Caffe,
 }
 
 impl ModelKind {
@@ -23,6 +39,7 @@ impl ModelKind {
         match self {
             ModelKind::Onnx => "onnx",
             ModelKind::Plan => "plan",
+            ModelKind::Caffe => "caffe",
         }
     }
 }
@@ -41,7 +58,12 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
         .read_to_end(&mut head)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
     ensure!(!head.is_empty(), "'{}' is empty", path.display());
-    Ok(if kiln_engine::is_plan(&head) {
+    let prototxt = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("prototxt"));
+    Ok(if prototxt {
+        ModelKind::Caffe
+    } else if kiln_engine::is_plan(&head) {
         ModelKind::Plan
     } else {
         ModelKind::Onnx
@@ -58,15 +80,15 @@ pub struct Loaded {
     pub load_time: Duration,
 }
 
-/// Load a plan, or import and build an ONNX model with `config` (whose thread count
-/// applies to plans too).
-pub fn load(path: &Path, config: BuilderConfig) -> Result<Loaded> {
+/// Load a plan, or import and build an ONNX or Caffe model with `config` (whose thread
+/// count applies to plans too).
+pub fn load(path: &Path, config: BuilderConfig, caffe: &CaffeArgs) -> Result<Loaded> {
     let kind = detect(path)?;
     let start = Instant::now();
     let engine = match kind {
         ModelKind::Plan => load_plan(path, config.threads)?,
-        ModelKind::Onnx => {
-            let graph = import_onnx(path)?;
+        ModelKind::Onnx | ModelKind::Caffe => {
+            let graph = import_model(path, caffe)?;
             Builder::new(config)
                 .build(graph)
                 .with_context(|| format!("cannot build '{}'", path.display()))?
@@ -88,6 +110,91 @@ pub fn load_plan(path: &Path, threads: Option<usize>) -> Result<Engine> {
 /// Import an ONNX model, failing with the parser's full report when anything is unsupported.
 pub fn import_onnx(path: &Path) -> Result<kiln_core::Graph> {
     kiln_onnx::import_model(path).with_context(|| format!("cannot import '{}'", path.display()))
+}
+
+/// Import an ONNX model or (for a `.prototxt`) a Caffe network with its `--weights`,
+/// failing with the parser's full report when anything is unsupported.
+pub fn import_model(path: &Path, caffe: &CaffeArgs) -> Result<kiln_core::Graph> {
+    if detect(path)? != ModelKind::Caffe {
+        ensure!(
+            caffe.weights.is_none() && caffe.mark_output.is_empty(),
+            "--weights and --mark-output apply to Caffe models (a .prototxt MODEL) only"
+        );
+        return import_onnx(path);
+    }
+    kiln_caffe::import(path, caffe.weights.as_deref(), &caffe.mark_output)
+        .with_context(|| format!("cannot import '{}'", path.display()))
+}
+
+/// `kiln inspect` of a Caffe network: every layer with its support status, and the problems.
+pub fn inspect_caffe(path: &Path, caffe: &CaffeArgs, json: bool) -> Result<String> {
+    let m = kiln_caffe::load(path, caffe.weights.as_deref(), &caffe.mark_output)
+        .with_context(|| format!("cannot load '{}'", path.display()))?;
+    let r = &m.report;
+    let supported = r.layers.iter().filter(|l| l.supported).count();
+    if json {
+        let layers: Vec<serde_json::Value> = r
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({"name": l.layer_name, "type": l.layer_type,
+                    "supported": l.supported, "reason": l.reason})
+            })
+            .collect();
+        let names = |v: &[kiln_core::ValueInfo]| -> Vec<String> {
+            v.iter().map(|i| i.name.clone()).collect()
+        };
+        let problems: Vec<String> = r.diagnostics.iter().map(|d| d.to_string()).collect();
+        return Ok(serde_json::json!({
+            "path": path.display().to_string(), "format": "caffe", "name": m.name,
+            "legacy_layers": m.legacy, "inputs": names(&m.graph.inputs),
+            "outputs": names(&m.graph.outputs), "layers": layers,
+            "supported_layers": supported, "problems": problems,
+        })
+        .to_string());
+    }
+    let mut out = format!(
+        "{}: Caffe network '{}'{}\n",
+        path.display(),
+        m.name,
+        if m.legacy {
+            " (legacy layers form)"
+        } else {
+            ""
+        }
+    );
+    for (what, v) in [("inputs", &m.graph.inputs), ("outputs", &m.graph.outputs)] {
+        out.push_str(&format!("{what}:\n"));
+        for i in v.iter() {
+            let dims =
+                i.ty.tensor()
+                    .and_then(|f| f.shape.as_ref())
+                    .and_then(|s| s.as_fixed())
+                    .map_or("?".to_string(), |d| {
+                        d.iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join("x")
+                    });
+            out.push_str(&format!("  {} {dims}\n", i.name));
+        }
+    }
+    out.push_str(&format!(
+        "layers: {} ({supported} supported)\n",
+        r.layers.len()
+    ));
+    for l in &r.layers {
+        let status = l.reason.as_deref().unwrap_or("ok");
+        out.push_str(&format!(
+            "  {} ({}): {status}\n",
+            l.layer_name, l.layer_type
+        ));
+    }
+    out.push_str(&format!("problems: {}\n", r.diagnostics.len()));
+    for d in &r.diagnostics {
+        out.push_str(&format!("  {d}\n"));
+    }
+    Ok(out)
 }
 
 /// The builder configuration from the common options.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `kiln run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The ONNX model or plan file to run.
+    /// The ONNX model, Caffe .prototxt (with --weights) or plan file to run.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
 
@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// How many leading values of each output to print.
     #[arg(long, value_name = "N", default_value_t = 8)]
     show: usize,
+
+    #[command(flatten)]
+    caffe: model::CaffeArgs,
 }
 
 /// Run the subcommand.
@@ -42,7 +45,7 @@ pub fn main(args: RunArgs) -> Result<()> {
         .map(|s| parse_input_spec(s))
         .collect::<Result<Vec<_>>>()?;
     let config = model::builder_config(args.threads.map(|t| t as usize), HashMap::new(), None);
-    let loaded = model::load(&args.model, config)?;
+    let loaded = model::load(&args.model, config, &args.caffe)?;
     let engine = &loaded.engine;
     tracing::info!(
         kind = loaded.kind.name(),

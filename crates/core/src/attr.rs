@@ -75,6 +75,10 @@ macro_rules! getter {
     };
 }
 
+/// Attributes the optimizer writes on the nodes it creates by fusion (`fusion`: the pattern,
+/// `fused_nodes`: the original node names); any op accepts them.
+pub const PROVENANCE_ATTRS: &[&str] = &["fusion", "fused_nodes"];
+
 impl Attributes {
     /// An empty attribute set.
     pub fn new() -> Self {
@@ -103,11 +107,14 @@ impl Attributes {
     }
 
     /// Names of attributes not in `known`, for "unsupported attribute" diagnostics.
+    ///
+    /// The optimizer's provenance attributes ([`PROVENANCE_ATTRS`]: which original nodes a
+    /// fused node replaced) are metadata that every op accepts, so they never count.
     pub fn unknown<'a>(&'a self, known: &[&str]) -> Vec<&'a str> {
         self.0
             .keys()
             .map(String::as_str)
-            .filter(|k| !known.contains(k))
+            .filter(|k| !known.contains(k) && !PROVENANCE_ATTRS.contains(k))
             .collect()
     }
 

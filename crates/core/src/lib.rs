@@ -19,7 +19,7 @@ mod shape;
 mod tensor;
 mod value;
 
-pub use attr::{Attribute, Attributes};
+pub use attr::{Attribute, Attributes, PROVENANCE_ATTRS};
 pub use dtype::DataType;
 pub use error::{Error, Result};
 pub use eval::{Scope, run_graph, run_tensors};

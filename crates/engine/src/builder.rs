@@ -16,6 +16,17 @@ use std::sync::Arc;
 /// Precision of every layer for now.
 const PRECISION: &str = "fp32";
 
+/// The original nodes a layer implements: the optimizer's `fused_nodes` attribute
+/// (comma-separated) when it has one, else the layer itself.
+fn fused_names(node: &Node) -> Vec<String> {
+    match node.attrs.string("fused_nodes") {
+        Ok(Some(list)) if !list.is_empty() => {
+            list.split(',').map(|s| s.trim().to_string()).collect()
+        }
+        _ => vec![node.name.clone()],
+    }
+}
+
 /// Builds engines from graphs.
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
@@ -119,7 +130,7 @@ impl Builder {
             let info = LayerInfo {
                 name: node.name.clone(),
                 op_type: node.op_type().to_string(),
-                fused: vec![node.name.clone()],
+                fused: fused_names(node),
                 tactic: tactic.name().to_string(),
                 precision: PRECISION.to_string(),
                 input_shapes: node.inputs.iter().map(shape_of).collect(),
@@ -203,7 +214,12 @@ impl Builder {
         cache: &mut TimingCache,
         rng: &mut Rng,
     ) -> (usize, Option<f64>, TacticChoice) {
-        if candidates.len() < 2 || !self.config.tune {
+        // The fast tactics fall back to the reference for cases they do not handle, so the
+        // reference is never timed: only two or more fast tactics are worth measuring.
+        let timed: Vec<usize> = (0..candidates.len())
+            .filter(|&i| candidates[i].name() != "reference")
+            .collect();
+        if timed.len() < 2 || !self.config.tune {
             return (0, None, TacticChoice::Default);
         }
         // Input facts: initializers exactly, others from inference; all must be concrete.
@@ -262,7 +278,8 @@ impl Builder {
         }
         let args: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
         let mut best: Option<(usize, f64)> = None;
-        for (i, t) in candidates.iter().enumerate() {
+        for &i in &timed {
+            let t = &candidates[i];
             let time = time_tactic(backend, t.as_ref(), &args, self.config.tuning_iterations);
             tracing::debug!(layer = %node.name, tactic = t.name(), time_us = ?time, "timed");
             if let Some(us) = time {

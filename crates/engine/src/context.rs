@@ -3,19 +3,33 @@
 
 use crate::{Engine, EngineError};
 use kiln_core::{Dim, Scope, Tensor, Value, ValueType};
-use kiln_kernels::RunContext;
+use kiln_kernels::{Arena, RunContext};
 use std::collections::HashMap;
 
 /// Runs an engine. `Send`: create one per thread.
+///
+/// Each context owns an [`Arena`]: when the liveness analysis of the build says a value is
+/// dead after a layer, its buffer goes back to the arena and the next layers' outputs reuse
+/// it, so after the first run the steady state allocates no large buffers.
 #[derive(Debug, Clone)]
 pub struct ExecutionContext {
     engine: Engine,
     runs: u64,
+    arena: Arena,
 }
 
 impl ExecutionContext {
     pub(crate) fn new(engine: Engine) -> Self {
-        ExecutionContext { engine, runs: 0 }
+        ExecutionContext {
+            engine,
+            runs: 0,
+            arena: Arena::new(),
+        }
+    }
+
+    /// Bytes of free buffers the context's arena holds between runs.
+    pub fn arena_bytes(&self) -> u64 {
+        self.arena.held_bytes()
     }
 
     /// The engine this context runs.
@@ -87,6 +101,7 @@ impl ExecutionContext {
                     eval: kiln_core::EvalContext {
                         scope: Some(&scope),
                     },
+                    arena: Some(&self.arena),
                 };
                 backend
                     .execute(tactic.as_ref(), &args, &ctx)
@@ -108,7 +123,9 @@ impl ExecutionContext {
             }
             if let Some(dead) = inner.release.get(i) {
                 for name in dead {
-                    env.remove(name);
+                    if let Some(Value::Tensor(Tensor::F32(a))) = env.remove(name) {
+                        self.arena.give(a.into_raw_vec_and_offset().0);
+                    }
                 }
             }
         }

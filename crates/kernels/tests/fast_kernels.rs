@@ -3,7 +3,7 @@
 
 use kiln_core::ndarray::{ArrayD, IxDyn};
 use kiln_core::{Attribute, Attributes, Node, Tensor, UnresolvedOp, Value, builtin_ops};
-use kiln_kernels::cpu::{ConvIm2col, GemmTactic, MatMulGemm};
+use kiln_kernels::cpu::{ConvAlgo, ConvTactic, GemmTactic, MatMulGemm};
 use kiln_kernels::{Backend, CpuBackend, RunContext, Tactic};
 use std::sync::Arc;
 
@@ -318,12 +318,15 @@ fn conv_matches_direct_loops() {
                 Attribute::Ints(pads.iter().map(|&v| v as i64).collect()),
             );
         let nd = node("Conv", attrs, 3);
-        let t = ConvIm2col::from_node(&nd).unwrap();
         let inputs = [Some(x.clone()), Some(w.clone()), b.clone()];
-        let got = run(&t, &inputs);
         let want = naive_conv(&x, &w, b.as_ref(), group, stride, dil, pads);
-        assert_close(&got, &want);
-        check_reference(&nd, &inputs, &got);
+        let tactics = ConvTactic::candidates(&nd);
+        assert!(tactics.len() >= 2, "several conv algorithms offered");
+        for t in tactics {
+            let got = run(&t, &inputs);
+            assert_close(&got, &want);
+            check_reference(&nd, &inputs, &got);
+        }
     }
 }
 
@@ -335,21 +338,24 @@ fn conv_same_upper_and_1d() {
     let attrs = Attributes::new()
         .with("auto_pad", Attribute::String("SAME_UPPER".into()))
         .with("strides", Attribute::Ints(vec![2, 2]));
-    let t = ConvIm2col::from_node(&node("Conv", attrs, 2)).unwrap();
-    let got = run(&t, &[Some(x.clone()), Some(w.clone())]);
-    // out = ceil(in / stride); total pad (rows) = (4-1)*2+4-7 = 3 -> begin 1, end 2;
-    // cols: (5-1)*2+3-9 = 2 -> begin 1, end 1.
-    assert_eq!(got.shape(), &[1, 3, 4, 5]);
-    assert_close(
-        &got,
-        &naive_conv(&x, &w, None, 1, [2, 2], [1, 1], [1, 1, 2, 1]),
-    );
+    let nd = node("Conv", attrs, 2);
+    for algo in [ConvAlgo::Gemm, ConvAlgo::Tiled(7), ConvAlgo::Direct] {
+        let t = ConvTactic::from_node(&nd, algo).unwrap();
+        let got = run(&t, &[Some(x.clone()), Some(w.clone())]);
+        // out = ceil(in / stride); total pad (rows) = (4-1)*2+4-7 = 3 -> begin 1, end 2;
+        // cols: (5-1)*2+3-9 = 2 -> begin 1, end 1.
+        assert_eq!(got.shape(), &[1, 3, 4, 5]);
+        assert_close(
+            &got,
+            &naive_conv(&x, &w, None, 1, [2, 2], [1, 1], [1, 1, 2, 1]),
+        );
+    }
 
     // 1-D: same as 2-D with a height of 1.
     let x1 = rng.array(&[2, 3, 10]);
     let w1 = rng.array(&[4, 3, 3]);
     let attrs = Attributes::new().with("pads", Attribute::Ints(vec![1, 0]));
-    let t1 = ConvIm2col::from_node(&node("Conv", attrs, 2)).unwrap();
+    let t1 = ConvTactic::from_node(&node("Conv", attrs, 2), ConvAlgo::Tiled(4)).unwrap();
     let got1 = run(&t1, &[Some(x1.clone()), Some(w1.clone())]);
     assert_eq!(got1.shape(), &[2, 4, 9]);
     let x2 = x1

@@ -2,6 +2,7 @@
 
 pub mod array;
 pub mod control;
+pub mod fused;
 pub mod math;
 pub mod nn;
 pub mod reduce;
@@ -16,4 +17,5 @@ pub(crate) fn register_all(r: &mut OpRegistry) {
     nn::register(r);
     reduce::register(r);
     control::register(r);
+    fused::register(r);
 }

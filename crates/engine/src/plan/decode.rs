@@ -168,7 +168,8 @@ fn node(n: &pb::Node, weights: &[u8]) -> Result<Node, EngineError> {
         num_outputs: n.outputs.len(),
     };
     let op: Arc<dyn Op> = match builtin_ops().get(&n.op_type) {
-        Some(build) if n.domain.is_empty() => {
+        // The default op set, and the optimizer's fused layers (domain `kiln`).
+        Some(build) if n.domain.is_empty() || n.domain == kiln_core::ops::fused::KILN_DOMAIN => {
             Arc::from(build(&ctx).map_err(|e| bad(format!("{what}: {e}")))?)
         }
         _ => Arc::new(UnresolvedOp {

@@ -1,12 +1,23 @@
-//! `im2col-gemm` tactic of Conv: f32 1-D/2-D convolution (grouped too) as im2col followed
-//! by one `gemm` per image and group.
+//! Conv and FusedConv tactics (f32, 1-D and 2-D, grouped): the attributes, the geometry
+//! resolved against the input, and the tactic that runs one of the algorithms of
+//! [`conv_algos`](super::conv_algos) with bias, residual and activation fused into its
+//! output stage.
 
-use super::sgemm::{MatLayout, sgemm};
+use super::activation::Activation;
+use super::conv_algos::{conv_direct, conv_gemm, conv_tiled};
 use crate::{RunContext, Tactic};
 use kiln_core::ndarray::{ArrayD, IxDyn};
 use kiln_core::{Attributes, Error, Node, Op, Result, Tensor, Value};
-use rayon::prelude::*;
 use std::sync::Arc;
+
+/// Attributes of fused layers that do not change the convolution.
+const FUSED_EXTRA: &[&str] = &[
+    "activation",
+    "activation_alpha",
+    "activation_beta",
+    "fusion",
+    "fused_nodes",
+];
 
 /// Conv attributes, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,15 +39,21 @@ pub struct ConvParams {
 impl ConvParams {
     /// Parse Conv attributes; errors on unknown attributes or bad values.
     pub fn parse(a: &Attributes) -> Result<ConvParams> {
-        let unknown = a.unknown(&[
+        Self::parse_with(a, &[])
+    }
+
+    /// Parse Conv attributes, also accepting the attribute names in `extra`.
+    pub fn parse_with(a: &Attributes, extra: &[&str]) -> Result<ConvParams> {
+        let mut known = vec![
             "auto_pad",
             "dilations",
             "group",
             "kernel_shape",
             "pads",
             "strides",
-        ]);
-        if let Some(u) = unknown.first() {
+        ];
+        known.extend_from_slice(extra);
+        if let Some(u) = a.unknown(&known).first() {
             return Err(Error::attr(u, "unsupported attribute"));
         }
         let p = ConvParams {
@@ -66,155 +83,250 @@ impl ConvParams {
     }
 }
 
-/// One spatial dimension of a convolution, resolved against the input.
-#[derive(Clone, Copy, Debug)]
-struct Axis {
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    dilation: usize,
-    pad_begin: usize,
-    output: usize,
+/// A 1-D or 2-D convolution resolved against its input and weight shapes (1-D as height 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Images.
+    pub n: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Output channels.
+    pub m: usize,
+    /// Groups.
+    pub g: usize,
+    /// Input channels per group.
+    pub cg: usize,
+    /// Output channels per group.
+    pub mg: usize,
+    /// Input height, width.
+    pub ih: usize,
+    /// Input width.
+    pub iw: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Strides (h, w).
+    pub sh: usize,
+    /// Stride w.
+    pub sw: usize,
+    /// Dilations (h, w).
+    pub dh: usize,
+    /// Dilation w.
+    pub dw: usize,
+    /// Leading pads (h, w).
+    pub ph: usize,
+    /// Leading pad w.
+    pub pw: usize,
+    /// Output shape (rank of the input).
+    pub out_shape: Vec<usize>,
 }
 
-/// Conv as im2col + gemm (f32, 1-D or 2-D); other cases go to the reference evaluator.
-#[derive(Debug, Clone)]
-pub struct ConvIm2col {
-    op: Arc<dyn Op>,
-    params: ConvParams,
-}
-
-impl ConvIm2col {
-    /// The tactic for a Conv node; `None` when its attributes are not understood.
-    pub fn from_node(node: &Node) -> Option<ConvIm2col> {
-        Some(ConvIm2col {
-            op: node.op.clone(),
-            params: ConvParams::parse(&node.attrs).ok()?,
-        })
-    }
-
-    /// The spatial axes, or `None` when this kernel does not handle the case.
-    fn axes(&self, xs: &[usize], ws: &[usize]) -> Result<Vec<Axis>> {
+impl ConvGeom {
+    /// Resolve `params` for input shape `xs` and weight shape `ws` (rank 3 or 4).
+    pub fn new(params: &ConvParams, xs: &[usize], ws: &[usize]) -> Result<ConvGeom> {
+        if !(xs.len() == 3 || xs.len() == 4) || ws.len() != xs.len() {
+            return Err(Error::shape(format!(
+                "Conv: unsupported ranks {xs:?}, {ws:?}"
+            )));
+        }
         let nsp = xs.len() - 2;
-        let p = &self.params;
-        let get = |v: &[i64], i: usize, d: i64| v.get(i).copied().unwrap_or(d);
-        if let Some(ks) = &p.kernel_shape
+        if let Some(ks) = &params.kernel_shape
             && (ks.len() != nsp || ks.iter().zip(&ws[2..]).any(|(&a, &b)| a as usize != b))
         {
             return Err(Error::shape(format!(
                 "Conv: kernel_shape {ks:?} does not match weights {ws:?}"
             )));
         }
-        let mut axes = Vec::with_capacity(nsp);
-        for i in 0..nsp {
-            let input = xs[i + 2];
-            let kernel = ws[i + 2];
-            let stride = get(&p.strides, i, 1) as usize;
-            let dilation = get(&p.dilations, i, 1) as usize;
-            let eff = (kernel.max(1) - 1) * dilation + 1;
-            let (pad_begin, output) = match p.auto_pad.as_str() {
-                "SAME_UPPER" | "SAME_LOWER" => {
-                    let out = input.div_ceil(stride);
-                    let total = ((out.max(1) - 1) * stride + eff).saturating_sub(input);
-                    let begin = if p.auto_pad == "SAME_UPPER" {
-                        total / 2
-                    } else {
-                        total - total / 2
-                    };
-                    (begin, out)
-                }
-                "VALID" => (
-                    0,
-                    if input >= eff {
-                        (input - eff) / stride + 1
-                    } else {
-                        0
-                    },
-                ),
-                _ => {
-                    let pb = get(&p.pads, i, 0) as usize;
-                    let pe = get(&p.pads, i + nsp, 0) as usize;
-                    let padded = input + pb + pe;
-                    (
-                        pb,
-                        if padded >= eff {
-                            (padded - eff) / stride + 1
-                        } else {
-                            0
-                        },
-                    )
-                }
-            };
-            axes.push(Axis {
-                input,
-                kernel,
-                stride,
-                dilation,
-                pad_begin,
-                output,
-            });
-        }
-        Ok(axes)
-    }
-
-    /// The convolution on f32 arrays of rank 3 or 4.
-    pub fn compute(
-        &self,
-        x: &ArrayD<f32>,
-        w: &ArrayD<f32>,
-        bias: Option<&ArrayD<f32>>,
-    ) -> Result<ArrayD<f32>> {
-        let (xs, ws) = (x.shape(), w.shape());
-        if !(xs.len() == 3 || xs.len() == 4) || ws.len() != xs.len() {
-            return Err(Error::shape(format!(
-                "Conv im2col: unsupported ranks {xs:?}, {ws:?}"
-            )));
-        }
-        let g = self.params.group as usize;
+        let g = params.group as usize;
         let (n, c, m, cg) = (xs[0], xs[1], ws[0], ws[1]);
         if c != cg * g || m % g != 0 {
             return Err(Error::shape(format!(
                 "Conv: input {xs:?}, weights {ws:?} and group {g} do not fit"
             )));
         }
-        let mut axes = self.axes(xs, ws)?;
+        let get = |v: &[i64], i: usize, d: i64| v.get(i).copied().unwrap_or(d) as usize;
+        // (input, kernel, stride, dilation, pad_begin, output) per spatial axis.
+        let mut axes = Vec::with_capacity(2);
+        for i in 0..nsp {
+            let (input, kernel) = (xs[i + 2], ws[i + 2]);
+            let stride = get(&params.strides, i, 1);
+            let dilation = get(&params.dilations, i, 1);
+            let eff = (kernel.max(1) - 1) * dilation + 1;
+            let (pad, output) = match params.auto_pad.as_str() {
+                "SAME_UPPER" | "SAME_LOWER" => {
+                    let out = input.div_ceil(stride);
+                    let total = ((out.max(1) - 1) * stride + eff).saturating_sub(input);
+                    let begin = if params.auto_pad == "SAME_UPPER" {
+                        total / 2
+                    } else {
+                        total - total / 2
+                    };
+                    (begin, out)
+                }
+                "VALID" => (0, input.checked_sub(eff).map_or(0, |d| d / stride + 1)),
+                _ => {
+                    let padded = input + get(&params.pads, i, 0) + get(&params.pads, i + nsp, 0);
+                    (
+                        get(&params.pads, i, 0),
+                        padded.checked_sub(eff).map_or(0, |d| d / stride + 1),
+                    )
+                }
+            };
+            axes.push((input, kernel, stride, dilation, pad, output));
+        }
+        if nsp == 1 {
+            axes.insert(0, (1, 1, 1, 1, 0, 1));
+        }
+        let (y, x) = (axes[0], axes[1]);
         let mut out_shape = vec![n, m];
-        out_shape.extend(axes.iter().map(|a| a.output));
-        if axes.len() == 1 {
-            axes.insert(
-                0,
-                Axis {
-                    input: 1,
-                    kernel: 1,
-                    stride: 1,
-                    dilation: 1,
-                    pad_begin: 0,
-                    output: 1,
-                },
-            );
-        }
-        let (ay, ax) = (axes[0], axes[1]);
-        let (ih, iw, oh, ow) = (ay.input, ax.input, ay.output, ax.output);
-        let (kh, kw) = (ay.kernel, ax.kernel);
-        let mg = m / g;
-        let kc = cg * kh * kw;
-        let p = oh * ow;
-        let mut out = vec![0f32; n * m * p];
-        let bias_data: Option<Vec<f32>> = match bias {
-            Some(b) if b.len() != m => {
-                return Err(Error::shape(format!(
-                    "Conv: bias {:?} for {m} channels",
-                    b.shape()
-                )));
-            }
-            Some(b) => Some(b.iter().copied().collect()),
-            None => None,
+        out_shape.extend(if nsp == 1 { vec![x.5] } else { vec![y.5, x.5] });
+        Ok(ConvGeom {
+            n,
+            c,
+            m,
+            g,
+            cg,
+            mg: m / g,
+            ih: y.0,
+            iw: x.0,
+            oh: y.5,
+            ow: x.5,
+            kh: y.1,
+            kw: x.1,
+            sh: y.2,
+            sw: x.2,
+            dh: y.3,
+            dw: x.3,
+            ph: y.4,
+            pw: x.4,
+            out_shape,
+        })
+    }
+
+    /// Output positions per image.
+    pub fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Rows of the im2col matrix per group (`cg * kh * kw`).
+    pub fn kc(&self) -> usize {
+        self.cg * self.kh * self.kw
+    }
+
+    /// True when the input itself is the im2col matrix (1x1, stride 1, no padding).
+    pub fn pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.ph == 0
+            && self.pw == 0
+            && self.oh == self.ih
+            && self.ow == self.iw
+    }
+
+    /// Multiply-accumulates of the whole convolution.
+    pub fn macs(&self) -> usize {
+        self.n * self.m * self.positions() * self.kc()
+    }
+}
+
+/// Which convolution algorithm a [`ConvTactic`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvAlgo {
+    /// im2col of a whole image (skipped for pointwise convs) and one pool-parallel GEMM per
+    /// image and group (`im2col-gemm`).
+    Gemm,
+    /// Blocks of output positions in parallel: im2col of the block, single-threaded GEMM, the
+    /// output stage while the block is in cache (`im2col-tiled-<cols>`).
+    Tiled(usize),
+    /// Direct loops over output rows, one plane per task (`direct`; the depthwise kernel of
+    /// MobileNets).
+    Direct,
+}
+
+/// A Conv or FusedConv layer run by one algorithm.
+#[derive(Debug, Clone)]
+pub struct ConvTactic {
+    op: Arc<dyn Op>,
+    params: ConvParams,
+    act: Activation,
+    fused: bool,
+    algo: ConvAlgo,
+    name: String,
+}
+
+impl ConvTactic {
+    /// The tactic for a Conv or FusedConv node with `algo`; `None` when the attributes are
+    /// not understood (the reference tactic then runs alone).
+    pub fn from_node(node: &Node, algo: ConvAlgo) -> Option<ConvTactic> {
+        let fused = node.op_type() == "FusedConv";
+        let params = if fused {
+            ConvParams::parse_with(&node.attrs, FUSED_EXTRA).ok()?
+        } else {
+            ConvParams::parse(&node.attrs).ok()?
         };
-        if let Some(bd) = &bias_data {
-            for (i, chunk) in out.chunks_mut(p.max(1)).enumerate() {
-                chunk.fill(bd[i % m]);
-            }
-        }
+        let act = if fused {
+            Activation::from_attrs(&node.attrs).ok()?
+        } else {
+            Activation::Identity
+        };
+        let name = match algo {
+            ConvAlgo::Gemm => "im2col-gemm".to_string(),
+            ConvAlgo::Tiled(cols) => format!("im2col-tiled-{cols}"),
+            ConvAlgo::Direct => "direct".to_string(),
+        };
+        Some(ConvTactic {
+            op: node.op.clone(),
+            params,
+            act,
+            fused,
+            algo,
+            name,
+        })
+    }
+
+    /// All tactics for a Conv / FusedConv node, the preferred default first: grouped convs
+    /// (depthwise in MobileNets) prefer the direct kernel, dense ones the tiled GEMM (the
+    /// direct kernel is not offered for dense convs: far slower there, and slow to time).
+    pub fn candidates(node: &Node) -> Vec<ConvTactic> {
+        let grouped = node.attrs.int_or("group", 1).is_ok_and(|g| g > 1);
+        let algos: &[ConvAlgo] = if grouped {
+            &[ConvAlgo::Direct, ConvAlgo::Gemm]
+        } else {
+            &[
+                ConvAlgo::Tiled(256),
+                ConvAlgo::Gemm,
+                ConvAlgo::Tiled(96),
+                ConvAlgo::Tiled(1024),
+            ]
+        };
+        algos
+            .iter()
+            .filter_map(|&a| ConvTactic::from_node(node, a))
+            .collect()
+    }
+
+    /// The algorithm.
+    pub fn algo(&self) -> ConvAlgo {
+        self.algo
+    }
+
+    /// The convolution with its output stage on f32 arrays of rank 3 or 4.
+    pub fn compute(
+        &self,
+        x: &ArrayD<f32>,
+        w: &ArrayD<f32>,
+        bias: Option<&ArrayD<f32>>,
+        residual: Option<&ArrayD<f32>>,
+        ctx: &RunContext<'_>,
+    ) -> Result<ArrayD<f32>> {
+        let geom = ConvGeom::new(&self.params, x.shape(), w.shape())?;
         let x_std = x.as_standard_layout();
         let w_std = w.as_standard_layout();
         let xd = x_std
@@ -223,90 +335,99 @@ impl ConvIm2col {
         let wd = w_std
             .as_slice()
             .ok_or_else(|| Error::shape("Conv: weights not contiguous"))?;
-        let direct = kh == 1
-            && kw == 1
-            && ay.stride == 1
-            && ax.stride == 1
-            && ay.pad_begin == 0
-            && ax.pad_begin == 0
-            && oh == ih
-            && ow == iw;
-        let mut col = if direct {
-            Vec::new()
-        } else {
-            vec![0f32; kc * p]
+        let bias_std = bias.map(|b| b.as_standard_layout());
+        let bd = match &bias_std {
+            Some(b) if b.len() != geom.m => {
+                return Err(Error::shape(format!(
+                    "Conv: bias {:?} for {} channels",
+                    b.shape(),
+                    geom.m
+                )));
+            }
+            Some(b) => b.as_slice(),
+            None => None,
         };
-        if p == 0 || n * m == 0 {
-            return to_array(&out_shape, out);
-        }
-        for img in 0..n {
-            for grp in 0..g {
-                let x_off = (img * c + grp * cg) * ih * iw;
-                let (src, src_off): (&[f32], usize) = if direct {
-                    (xd, x_off)
-                } else {
-                    im2col(xd, x_off, cg, ay, ax, &mut col);
-                    (&col, 0)
-                };
-                let o_off = (img * m + grp * mg) * p;
-                sgemm(
-                    mg,
-                    p,
-                    kc,
-                    1.0,
-                    wd,
-                    MatLayout::row_major(grp * mg * kc, kc),
-                    src,
-                    MatLayout::row_major(src_off, p),
-                    bias_data.is_some(),
-                    &mut out[o_off..o_off + mg * p],
-                )?;
+        let z_std = match residual {
+            Some(z) if z.shape() != geom.out_shape.as_slice() => {
+                let zb = z.broadcast(IxDyn(&geom.out_shape)).ok_or_else(|| {
+                    Error::shape(format!(
+                        "FusedConv: residual {:?} does not broadcast to the output {:?}",
+                        z.shape(),
+                        geom.out_shape
+                    ))
+                })?;
+                Some(zb.as_standard_layout().into_owned())
+            }
+            Some(z) => Some(z.as_standard_layout().into_owned()),
+            None => None,
+        };
+        let zd = z_std.as_ref().and_then(|z| z.as_slice());
+        let total = geom.n * geom.m * geom.positions();
+        let mut out = ctx.alloc_f32(total);
+        if total > 0 {
+            let stage = OutputStage {
+                bias: bd,
+                residual: zd,
+                act: self.act,
+            };
+            match self.algo {
+                ConvAlgo::Gemm => conv_gemm(&geom, xd, wd, &stage, &mut out, ctx),
+                ConvAlgo::Tiled(cols) => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
+                ConvAlgo::Direct => conv_direct(&geom, xd, wd, &stage, &mut out),
             }
         }
-        to_array(&out_shape, out)
+        ArrayD::from_shape_vec(IxDyn(&geom.out_shape), out).map_err(|e| Error::shape(e.to_string()))
     }
 }
 
-fn to_array(shape: &[usize], out: Vec<f32>) -> Result<ArrayD<f32>> {
-    ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| Error::shape(e.to_string()))
+/// What a convolution adds after the products: bias per output channel, residual (same
+/// shape as the output), activation.
+#[derive(Clone, Copy, Debug)]
+pub struct OutputStage<'a> {
+    /// Bias, one per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Residual, laid out like the output.
+    pub residual: Option<&'a [f32]>,
+    /// Activation.
+    pub act: Activation,
 }
 
-/// Fill `col` (rows: channel x kernel offsets, columns: output positions) from one image
-/// group of `x` starting at `x_off`.
-fn im2col(x: &[f32], x_off: usize, cg: usize, ay: Axis, ax: Axis, col: &mut [f32]) {
-    let (ih, iw, oh, ow) = (ay.input, ax.input, ay.output, ax.output);
-    let p = oh * ow;
-    col.par_chunks_mut(p).enumerate().for_each(|(row, dst)| {
-        let j = row % ax.kernel;
-        let i = (row / ax.kernel) % ay.kernel;
-        let ch = row / (ax.kernel * ay.kernel);
-        if ch >= cg {
-            return;
+impl OutputStage<'_> {
+    /// Finish `line`: positions `start..start + line.len()` of output plane `plane`
+    /// (image * m + channel) of a layer with `channels` output channels and `positions`
+    /// positions per plane.
+    #[inline]
+    pub fn finish(
+        &self,
+        line: &mut [f32],
+        plane: usize,
+        channels: usize,
+        positions: usize,
+        start: usize,
+    ) {
+        if let Some(b) = self.bias {
+            let v = b[plane % channels];
+            line.iter_mut().for_each(|x| *x += v);
         }
-        let plane = x_off + ch * ih * iw;
-        for oy in 0..oh {
-            let y = (oy * ay.stride + i * ay.dilation) as isize - ay.pad_begin as isize;
-            let line = &mut dst[oy * ow..(oy + 1) * ow];
-            if y < 0 || y as usize >= ih {
-                line.fill(0.0);
-                continue;
-            }
-            let base = plane + y as usize * iw;
-            for (ox, v) in line.iter_mut().enumerate() {
-                let xx = (ox * ax.stride + j * ax.dilation) as isize - ax.pad_begin as isize;
-                *v = if xx < 0 || xx as usize >= iw {
-                    0.0
-                } else {
-                    x.get(base + xx as usize).copied().unwrap_or(0.0)
-                };
-            }
+        if let Some(z) = self.residual {
+            let off = plane * positions + start;
+            let len = line.len();
+            line.iter_mut()
+                .zip(&z[off..off + len])
+                .for_each(|(x, v)| *x += v);
         }
-    });
+        self.act.apply_slice(line);
+    }
+
+    /// True when nothing is added or applied.
+    pub fn is_noop(&self) -> bool {
+        self.bias.is_none() && self.residual.is_none() && self.act.is_identity()
+    }
 }
 
-impl Tactic for ConvIm2col {
+impl Tactic for ConvTactic {
     fn name(&self) -> &str {
-        "im2col-gemm"
+        &self.name
     }
 
     fn run(&self, inputs: &[Option<&Value>], ctx: &RunContext<'_>) -> Result<Vec<Value>> {
@@ -315,11 +436,15 @@ impl Tactic for ConvIm2col {
             None | Some(None) => Some(None),
             _ => None,
         };
-        if let (Some(Some(x)), Some(Some(w)), Some(b)) = (f32_of(0), f32_of(1), f32_of(2))
-            && inputs.len() <= 3
+        let max_inputs = if self.fused { 4 } else { 3 };
+        if let (Some(Some(x)), Some(Some(w)), Some(b), Some(z)) =
+            (f32_of(0), f32_of(1), f32_of(2), f32_of(3))
+            && inputs.len() <= max_inputs
             && (x.ndim() == 3 || x.ndim() == 4)
         {
-            return Ok(vec![Value::Tensor(Tensor::F32(self.compute(x, w, b)?))]);
+            return Ok(vec![Value::Tensor(Tensor::F32(
+                self.compute(x, w, b, z, ctx)?,
+            ))]);
         }
         self.op.eval_values(inputs, &ctx.eval)
     }

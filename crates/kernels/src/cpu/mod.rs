@@ -1,19 +1,43 @@
 //! The CPU backend: reference tactics for every builtin op, fast f32 tactics for the heavy
-//! layers (MatMul, Gemm, Conv) on top of the `gemm` crate, and a rayon worker pool.
+//! layers (Conv/FusedConv, MatMul/FusedMatMul, Gemm, Attention) on top of the `gemm` crate
+//! with the output stage fused, fast elementwise, pooling, Softmax and LayerNormalization
+//! tactics, and a rayon worker pool sized by `--threads` (the `gemm` crate runs on the same
+//! pool, so nothing oversubscribes).
 
+mod activation;
+mod attention;
+mod batch_norm;
 mod conv;
+mod conv_algos;
+mod depthwise;
+mod elementwise;
 mod features;
 mod gemm_op;
+mod layer_norm;
 mod matmul;
+mod pool;
 mod reference;
 mod sgemm;
+mod softmax;
+mod transpose;
 
-pub use conv::{ConvIm2col, ConvParams};
+pub use activation::{Activation, gelu, gelu_tanh, sigmoid};
+pub use attention::AttentionTactic;
+pub use batch_norm::BatchNormTactic;
+pub use conv::{ConvAlgo, ConvGeom, ConvParams, ConvTactic, OutputStage};
+pub use elementwise::{BinaryTactic, UnaryTactic};
 pub use features::detect_features;
 pub use gemm_op::GemmTactic;
-pub use matmul::{MatMulGemm, matmul_f32};
+pub use layer_norm::LayerNormTactic;
+pub use matmul::{MatMulGemm, MatMulSpec, matmul_f32, matmul_fused};
+pub use pool::PoolTactic;
 pub use reference::ReferenceTactic;
-pub use sgemm::{MatLayout, sgemm};
+pub use sgemm::{MatLayout, Par, sgemm, sgemm_raw, sgemm_split};
+pub use softmax::SoftmaxTactic;
+pub use transpose::TransposeTactic;
+
+/// The domain of the optimizer's fused layers (`FusedConv`, `FusedMatMul`).
+pub const KILN_DOMAIN: &str = "kiln";
 
 use crate::{Backend, KernelError, RunContext, Tactic, TargetFingerprint};
 use kiln_core::{Node, Result, Value};
@@ -63,6 +87,34 @@ impl CpuBackend {
     }
 }
 
+/// The fast tactics of `node`, preferred first (empty when there are none).
+fn fast_tactics(node: &Node) -> Vec<Box<dyn Tactic>> {
+    fn boxed<T: Tactic + 'static>(t: Option<T>) -> Vec<Box<dyn Tactic>> {
+        t.into_iter()
+            .map(|t| Box::new(t) as Box<dyn Tactic>)
+            .collect()
+    }
+    match (node.domain.as_str(), node.op_type()) {
+        ("", "Conv") | (KILN_DOMAIN, "FusedConv") => ConvTactic::candidates(node)
+            .into_iter()
+            .map(|t| Box::new(t) as Box<dyn Tactic>)
+            .collect(),
+        ("", "MatMul") | (KILN_DOMAIN, "FusedMatMul") => boxed(MatMulGemm::from_node(node)),
+        ("", "Gemm") => boxed(GemmTactic::from_node(node)),
+        ("", "Attention") => boxed(AttentionTactic::from_node(node)),
+        ("", "Add" | "Sub" | "Mul" | "Div") => boxed(BinaryTactic::from_node(node)),
+        ("", "MaxPool" | "AveragePool" | "GlobalMaxPool" | "GlobalAveragePool") => {
+            boxed(PoolTactic::from_node(node))
+        }
+        ("", "Softmax" | "LogSoftmax") => boxed(SoftmaxTactic::from_node(node)),
+        ("", "LayerNormalization") => boxed(LayerNormTactic::from_node(node)),
+        ("", "Transpose") => boxed(TransposeTactic::from_node(node)),
+        ("", "BatchNormalization") => boxed(BatchNormTactic::from_node(node)),
+        ("", _) => boxed(UnaryTactic::from_node(node)),
+        _ => Vec::new(),
+    }
+}
+
 impl Backend for CpuBackend {
     fn name(&self) -> &str {
         "cpu"
@@ -78,19 +130,13 @@ impl Backend for CpuBackend {
 
     fn tactics_for(&self, node: &Node) -> Vec<Box<dyn Tactic>> {
         let reference: Box<dyn Tactic> = Box::new(ReferenceTactic::new(node.op.clone()));
-        if node.op.unresolved().is_some() || !node.domain.is_empty() {
+        if node.op.unresolved().is_some() || !(node.domain.is_empty() || node.domain == KILN_DOMAIN)
+        {
             return vec![reference];
         }
-        let fast: Option<Box<dyn Tactic>> = match node.op_type() {
-            "MatMul" => Some(Box::new(MatMulGemm::new(node.op.clone()))),
-            "Gemm" => GemmTactic::from_node(node).map(|t| Box::new(t) as Box<dyn Tactic>),
-            "Conv" => ConvIm2col::from_node(node).map(|t| Box::new(t) as Box<dyn Tactic>),
-            _ => None,
-        };
-        match fast {
-            Some(f) => vec![f, reference],
-            None => vec![reference],
-        }
+        let mut out = fast_tactics(node);
+        out.push(reference);
+        out
     }
 
     fn execute(

@@ -1,5 +1,5 @@
-//! A bounds-checked f32 matrix product on top of `gemm::gemm`: the only `unsafe` of the
-//! kernels, kept behind checks that make every access in range.
+//! f32 matrix products on top of `gemm::gemm`: a bounds-checked safe entry point and a raw
+//! one for kernels that write disjoint blocks of one output from several workers.
 
 use kiln_core::{Error, Result};
 
@@ -122,8 +122,213 @@ pub fn sgemm(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            if rayon::current_num_threads() > 1 {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
     Ok(())
+}
+
+/// Whether one product runs on the current rayon pool or on the calling thread only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Par {
+    /// Split over the current rayon pool (inside `CpuBackend::execute`: `--threads` workers).
+    Pool,
+    /// Single-threaded (the caller already runs in parallel).
+    Seq,
+}
+
+/// `dst = alpha * A * B (+ dst when accumulate)` on raw pointers, with strides in elements.
+///
+/// # Safety
+/// Every element `a[i * a_rs + p * a_cs]`, `b[p * b_rs + j * b_cs]` (i < m, p < k, j < n) must
+/// be readable, every `dst[i * d_rs + j]` writable and not aliased by anything else for the
+/// duration of the call (other threads may write other elements of the same allocation).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    accumulate: bool,
+    dst: *mut f32,
+    d_rs: isize,
+    par: Par,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m as isize {
+                for j in 0..n as isize {
+                    // SAFETY: in the writable block the caller guarantees.
+                    unsafe { *dst.offset(i * d_rs + j) = 0.0 };
+                }
+            }
+        }
+        return;
+    }
+    let parallelism = match par {
+        Par::Pool if rayon::current_num_threads() > 1 => gemm::Parallelism::Rayon(0),
+        _ => gemm::Parallelism::None,
+    };
+    // SAFETY: the caller guarantees the bounds and exclusivity stated above.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            d_rs,
+            accumulate,
+            a,
+            a_cs,
+            a_rs,
+            b,
+            b_cs,
+            b_rs,
+            1.0f32,
+            alpha,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// A raw destination pointer shared by tasks writing disjoint blocks.
+#[derive(Clone, Copy)]
+struct DstPtr(*mut f32);
+// SAFETY: `sgemm_split` gives each task a disjoint block of the destination.
+unsafe impl Send for DstPtr {}
+// SAFETY: as above.
+unsafe impl Sync for DstPtr {}
+
+impl DstPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Like [`sgemm_raw`] with [`Par::Pool`], but split into independent single-threaded
+/// products over blocks of columns (or rows, when there are few columns), one set of packed
+/// panels per worker: better than one shared product for the thin shapes of inference
+/// (a few hundred rows of activations against a weight matrix).
+///
+/// # Safety
+/// As for [`sgemm_raw`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_split(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    dst: *mut f32,
+    d_rs: isize,
+) {
+    let threads = rayon::current_num_threads();
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if threads < 2 || work < (1 << 18) {
+        // SAFETY: forwarded caller guarantees.
+        return unsafe {
+            sgemm_raw(
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                a_rs,
+                a_cs,
+                b,
+                b_rs,
+                b_cs,
+                false,
+                dst,
+                d_rs,
+                Par::Pool,
+            )
+        };
+    }
+    let (a_p, b_p, d_p) = (a as usize, b as usize, DstPtr(dst));
+    let blocks = 2 * threads;
+    if n >= 32 * blocks || n >= m {
+        let width = n.div_ceil(blocks).div_ceil(16) * 16;
+        let count = n.div_ceil(width);
+        rayon::scope(|s| {
+            for i in 0..count {
+                let (j0, cols) = (i * width, width.min(n - i * width));
+                s.spawn(move |_| {
+                    // SAFETY: columns j0..j0 + cols of B and of the destination, inside the
+                    // caller's bounds; no other task writes these destination columns.
+                    unsafe {
+                        sgemm_raw(
+                            m,
+                            cols,
+                            k,
+                            alpha,
+                            a_p as *const f32,
+                            a_rs,
+                            a_cs,
+                            (b_p as *const f32).offset(j0 as isize * b_cs),
+                            b_rs,
+                            b_cs,
+                            false,
+                            d_p.get().add(j0),
+                            d_rs,
+                            Par::Seq,
+                        )
+                    }
+                });
+            }
+        });
+    } else {
+        let height = m.div_ceil(blocks).div_ceil(8) * 8;
+        let count = m.div_ceil(height);
+        rayon::scope(|s| {
+            for i in 0..count {
+                let (i0, rows) = (i * height, height.min(m - i * height));
+                s.spawn(move |_| {
+                    // SAFETY: rows i0..i0 + rows of A and of the destination, inside the
+                    // caller's bounds; no other task writes these destination rows.
+                    unsafe {
+                        sgemm_raw(
+                            rows,
+                            n,
+                            k,
+                            alpha,
+                            (a_p as *const f32).offset(i0 as isize * a_rs),
+                            a_rs,
+                            a_cs,
+                            b_p as *const f32,
+                            b_rs,
+                            b_cs,
+                            false,
+                            d_p.get().offset(i0 as isize * d_rs),
+                            d_rs,
+                            Par::Seq,
+                        )
+                    }
+                });
+            }
+        });
+    }
 }

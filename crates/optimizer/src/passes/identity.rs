@@ -1,12 +1,15 @@
-//! Identity removal: `Identity` nodes, and `Dropout` nodes in inference mode whose mask
-//! nobody reads, pass their input through; readers are rewired to the input.
+//! Identity removal: `Identity` nodes, `Dropout` nodes in inference mode whose mask nobody
+//! reads, `Cast` to the type the input already has, `Reshape` to the shape the input already
+//! has and `Transpose` with the identity permutation pass their input through; readers are
+//! rewired to the input.
 
-use crate::util::{replace_reads, subgraph_reads};
+use crate::util::{facts, replace_reads, subgraph_reads};
 use crate::{OptError, Pass, PassReport};
-use kiln_core::{Graph, Node, Tensor};
-use std::collections::HashSet;
+use kiln_core::{Graph, Node, Tensor, TensorFact};
+use std::collections::{HashMap, HashSet};
 
-/// Removes `Identity` and inference-mode `Dropout` nodes, keeping graph output names stable.
+/// Removes `Identity`, inference-mode `Dropout`, same-type `Cast`, same-shape `Reshape` and
+/// identity `Transpose` nodes, keeping graph output names stable.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IdentityRemoval;
 
@@ -20,9 +23,10 @@ impl Pass for IdentityRemoval {
             pass: self.name().to_string(),
             changes: Vec::new(),
         };
+        let facts = facts(graph);
         let mut i = 0;
         while i < graph.nodes.len() {
-            let removed = match passthrough(graph, &graph.nodes[i]) {
+            let removed = match passthrough(graph, &graph.nodes[i], &facts) {
                 Some((x, y)) => try_remove(graph, i, &x, &y),
                 None => false,
             };
@@ -40,14 +44,34 @@ impl Pass for IdentityRemoval {
 }
 
 /// `(input, output)` when `node` just passes its input through.
-fn passthrough(graph: &Graph, node: &Node) -> Option<(String, String)> {
+fn passthrough(
+    graph: &Graph,
+    node: &Node,
+    facts: &HashMap<String, TensorFact>,
+) -> Option<(String, String)> {
     let x = node.inputs.first().filter(|x| !x.is_empty())?.clone();
     let y = node.outputs.first().filter(|y| !y.is_empty())?.clone();
-    match (node.domain.as_str(), node.op_type()) {
-        ("", "Identity") if node.outputs.len() == 1 => Some((x, y)),
-        ("", "Dropout") if dropout_is_inference(graph, node) => Some((x, y)),
-        _ => None,
+    if node.outputs.len() != 1 && node.op_type() != "Dropout" {
+        return None;
     }
+    let keep = match (node.domain.as_str(), node.op_type()) {
+        ("", "Identity") => true,
+        ("", "Dropout") => dropout_is_inference(graph, node),
+        ("", "Cast") => {
+            let dt = |n: &str| facts.get(n).and_then(|f| f.dtype);
+            dt(&x).is_some() && dt(&x) == dt(&y)
+        }
+        ("", "Reshape") => {
+            let fixed = |n: &str| facts.get(n)?.shape.as_ref()?.as_fixed();
+            fixed(&x).is_some() && fixed(&x) == fixed(&y)
+        }
+        ("", "Transpose") => match node.attrs.ints("perm") {
+            Ok(Some(p)) => p.iter().enumerate().all(|(i, &v)| v == i as i64),
+            _ => false,
+        },
+        _ => false,
+    };
+    keep.then_some((x, y))
 }
 
 /// A Dropout is a pass-through when training mode is off (absent, or a constant false that

@@ -1,0 +1,333 @@
+//! The dynamic batcher: one thread per model version holding a queue per priority level.
+//! It sends a batch when an instance is free and either the batch reached the largest
+//! preferred size (or max_batch_size) or the oldest request waited max_queue_delay.
+//! Requests are batched only with requests of the same input names and trailing shapes.
+
+use crate::error::ServerError;
+use crate::instance::Pending;
+use crate::stats::ModelStats;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A queue policy (Triton's `ModelQueuePolicy`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueuePolicy {
+    /// Timed-out requests are delayed (kept) instead of rejected.
+    pub delay_on_timeout: bool,
+    /// Queue timeout (0: none).
+    pub default_timeout_us: u64,
+    /// Requests may set their own timeout.
+    pub allow_timeout_override: bool,
+    /// Largest number of queued requests (0: unbounded).
+    pub max_queue_size: u32,
+}
+
+/// Settings of the dynamic batcher (Triton's `ModelDynamicBatching`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatcherSettings {
+    /// Preferred batch sizes.
+    pub preferred: Vec<usize>,
+    /// Longest a request waits for others to join its batch.
+    pub max_queue_delay: Duration,
+    /// Number of priority levels (0: one level).
+    pub priority_levels: u32,
+    /// Level of requests that give none (1-based).
+    pub default_priority: u32,
+    /// Policy of each level (index 0 is level 1).
+    pub policies: Vec<QueuePolicy>,
+}
+
+impl BatcherSettings {
+    /// The queue index of a request priority (0 or out of range: the default level).
+    pub fn level_of(&self, priority: u32) -> usize {
+        let levels = self.priority_levels.max(1);
+        let p = if priority == 0 || priority > levels {
+            self.default_priority.clamp(1, levels)
+        } else {
+            priority
+        };
+        (p - 1) as usize
+    }
+
+    /// The queue deadline of a request arriving now at `level`.
+    pub fn deadline(&self, level: usize, request_timeout_us: u64, now: Instant) -> Option<Instant> {
+        let pol = self.policies.get(level)?;
+        let us = if pol.allow_timeout_override && request_timeout_us > 0 {
+            request_timeout_us
+        } else {
+            pol.default_timeout_us
+        };
+        (us > 0).then(|| now + Duration::from_micros(us))
+    }
+}
+
+/// The batcher thread's loop.
+pub(super) fn run(
+    model: &str,
+    settings: BatcherSettings,
+    max_batch: usize,
+    incoming: Receiver<Pending>,
+    free: Receiver<()>,
+    instances: Sender<Vec<Pending>>,
+    stats: Arc<ModelStats>,
+) {
+    let levels = settings.priority_levels.max(1) as usize;
+    let mut queues: Vec<VecDeque<Pending>> = (0..levels).map(|_| VecDeque::new()).collect();
+    let target = settings
+        .preferred
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(max_batch)
+        .clamp(1, max_batch.max(1));
+    let mut idle = 0usize;
+    let mut closing = false;
+    loop {
+        // Take everything that arrived.
+        loop {
+            match incoming.try_recv() {
+                Ok(p) => admit(model, &settings, &mut queues, p, &stats),
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        while free.try_recv().is_ok() {
+            idle += 1;
+        }
+        let now = Instant::now();
+        expire(&mut queues, now, &stats);
+        let empty = queues.iter().all(VecDeque::is_empty);
+        if empty && closing {
+            return;
+        }
+        if idle > 0 && !empty {
+            let (size, oldest) = pending_size(&queues, max_batch);
+            let waited_out = oldest.is_some_and(|t| now >= t + settings.max_queue_delay);
+            if size >= target || waited_out || closing {
+                let batch = take_batch(&mut queues, max_batch, &settings.preferred, size);
+                if !batch.is_empty() {
+                    idle -= 1;
+                    if let Err(e) = instances.send(batch) {
+                        for p in e.into_inner() {
+                            p.finish(
+                                &stats,
+                                Err(ServerError::Unavailable(format!(
+                                    "model '{model}' is shutting down"
+                                ))),
+                            );
+                        }
+                    }
+                }
+                continue;
+            }
+        }
+        // Wait for a request, a free instance, or the next deadline.
+        let mut wake: Option<Instant> = next_deadline(&queues);
+        if idle > 0 {
+            if let (_, Some(t)) = pending_size(&queues, max_batch) {
+                let t = t + settings.max_queue_delay;
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        }
+        let timeout = wake.map(|w| w.saturating_duration_since(Instant::now()));
+        if closing {
+            match free.recv_timeout(timeout.unwrap_or(Duration::from_millis(50))) {
+                Ok(()) => idle += 1,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    fail_all(model, &mut queues, &stats);
+                    return;
+                }
+            }
+            continue;
+        }
+        let timeout = timeout.unwrap_or(Duration::from_secs(3600));
+        select! {
+            recv(incoming) -> msg => match msg {
+                Ok(p) => admit(model, &settings, &mut queues, p, &stats),
+                Err(_) => closing = true,
+            },
+            recv(free) -> msg => match msg {
+                Ok(()) => idle += 1,
+                Err(_) => {
+                    fail_all(model, &mut queues, &stats);
+                    return;
+                }
+            },
+            default(timeout) => {}
+        }
+    }
+}
+
+fn admit(
+    model: &str,
+    settings: &BatcherSettings,
+    queues: &mut [VecDeque<Pending>],
+    mut p: Pending,
+    stats: &ModelStats,
+) {
+    let level = settings.level_of(p.request.priority).min(queues.len() - 1);
+    let max = settings
+        .policies
+        .get(level)
+        .map(|q| q.max_queue_size)
+        .unwrap_or(0);
+    if max > 0 && queues[level].len() >= max as usize {
+        p.finish(
+            stats,
+            Err(ServerError::Unavailable(format!(
+                "Exceeds maximum queue size for model '{model}'"
+            ))),
+        );
+        return;
+    }
+    let delay = settings
+        .policies
+        .get(level)
+        .is_some_and(|q| q.delay_on_timeout);
+    p.deadline = if delay {
+        None
+    } else {
+        settings.deadline(level, p.request.timeout_us, p.enqueued)
+    };
+    queues[level].push_back(p);
+}
+
+/// Reject requests whose queue deadline passed.
+fn expire(queues: &mut [VecDeque<Pending>], now: Instant, stats: &ModelStats) {
+    for q in queues.iter_mut() {
+        if !q.iter().any(|p| p.deadline.is_some_and(|d| now >= d)) {
+            continue;
+        }
+        let (expired, kept): (Vec<Pending>, Vec<Pending>) = q
+            .drain(..)
+            .partition(|p| p.deadline.is_some_and(|d| now >= d));
+        q.extend(kept);
+        for p in expired {
+            p.finish(
+                stats,
+                Err(ServerError::Unavailable(
+                    "Request timeout expired".to_string(),
+                )),
+            );
+        }
+    }
+}
+
+fn next_deadline(queues: &[VecDeque<Pending>]) -> Option<Instant> {
+    queues.iter().flatten().filter_map(|p| p.deadline).min()
+}
+
+/// Can `p` join a batch started by `first`?
+fn compatible(first: &Pending, p: &Pending) -> bool {
+    let a = &first.request.inputs;
+    let b = &p.request.inputs;
+    a.len() == b.len()
+        && a.iter().all(|t| {
+            b.iter()
+                .any(|u| u.name == t.name && u.shape.get(1..) == t.shape.get(1..))
+        })
+}
+
+/// Size of the batch that could be formed now, and the oldest request's arrival.
+fn pending_size(queues: &[VecDeque<Pending>], max_batch: usize) -> (usize, Option<Instant>) {
+    let mut first: Option<&Pending> = None;
+    let mut size = 0;
+    let mut oldest: Option<Instant> = None;
+    for p in queues.iter().flatten() {
+        oldest = Some(oldest.map_or(p.enqueued, |o| o.min(p.enqueued)));
+        let f = *first.get_or_insert(p);
+        if compatible(f, p) && size + p.batch <= max_batch.max(1) {
+            size += p.batch;
+        }
+    }
+    (size, oldest)
+}
+
+/// Take the requests of the next batch, highest priority first.
+fn take_batch(
+    queues: &mut [VecDeque<Pending>],
+    max_batch: usize,
+    preferred: &[usize],
+    available: usize,
+) -> Vec<Pending> {
+    // Largest preferred size we can fill; otherwise everything compatible.
+    let limit = preferred
+        .iter()
+        .copied()
+        .filter(|&s| s <= available)
+        .max()
+        .unwrap_or(available)
+        .clamp(1, max_batch.max(1));
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut size = 0;
+    for q in queues.iter_mut() {
+        let mut i = 0;
+        while i < q.len() && size < limit {
+            let fits =
+                size + q[i].batch <= limit && batch.first().is_none_or(|f| compatible(f, &q[i]));
+            if fits || batch.is_empty() {
+                let p = q.remove(i).expect("index checked");
+                size += p.batch;
+                batch.push(p);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    batch
+}
+
+fn fail_all(model: &str, queues: &mut [VecDeque<Pending>], stats: &ModelStats) {
+    for q in queues.iter_mut() {
+        for p in q.drain(..) {
+            p.finish(
+                stats,
+                Err(ServerError::Unavailable(format!(
+                    "model '{model}' has no running instance"
+                ))),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_levels_and_deadlines() {
+        let s = BatcherSettings {
+            priority_levels: 3,
+            default_priority: 2,
+            policies: vec![
+                QueuePolicy::default(),
+                QueuePolicy {
+                    default_timeout_us: 100,
+                    allow_timeout_override: true,
+                    ..QueuePolicy::default()
+                },
+                QueuePolicy::default(),
+            ],
+            ..BatcherSettings::default()
+        };
+        assert_eq!(s.level_of(0), 1);
+        assert_eq!(s.level_of(1), 0);
+        assert_eq!(s.level_of(9), 1);
+        let now = Instant::now();
+        assert_eq!(
+            s.deadline(1, 0, now),
+            Some(now + Duration::from_micros(100))
+        );
+        assert_eq!(
+            s.deadline(1, 50, now),
+            Some(now + Duration::from_micros(50))
+        );
+        assert_eq!(s.deadline(0, 50, now), None);
+    }
+}
