@@ -52,11 +52,16 @@ fn onnx_node_tests() {
             newly.len()
         );
     }
-    println!(
+    let summary = format!(
         "{passed} passed, {} failed (of {})",
         results.len() - passed,
         results.len()
     );
+    println!("{summary}");
+    // Also straight to the process's stderr, which the test harness does not capture, so the
+    // count shows in every `cargo test` run, not only when the test fails.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "ONNX node tests: {summary}");
     assert!(
         regressions.is_empty(),
         "allow-listed tests failed:\n{}",
