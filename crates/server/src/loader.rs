@@ -232,15 +232,13 @@ pub fn read_labels(
 ) -> Result<HashMap<String, Vec<String>>> {
     let mut out = HashMap::new();
     for o in cfg.output.iter().filter(|o| !o.label_filename.is_empty()) {
-        let path = dir.join(&o.label_filename);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let labels = crate::config::load_labels(&dir.join(&o.label_filename)).map_err(|e| {
             ServerError::Unavailable(format!(
-                "model '{model}': cannot read label file '{}' of output '{}': {e}",
-                path.display(),
+                "model '{model}': label file of output '{}': {e}",
                 o.name
             ))
         })?;
-        out.insert(o.name.clone(), text.lines().map(str::to_string).collect());
+        out.insert(o.name.clone(), labels);
     }
     Ok(out)
 }
