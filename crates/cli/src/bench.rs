@@ -31,6 +31,11 @@ pub struct BenchArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 
+    /// Device to build for and run on: cpu, cuda (GPU 0) or cuda:N. A plan runs on the
+    /// device it was built for.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: kiln_engine::Device,
+
     /// Untimed runs before measuring.
     #[arg(long, value_name = "N", default_value_t = 10)]
     warmup: u32,
@@ -46,6 +51,9 @@ pub struct BenchArgs {
 
     #[command(flatten)]
     caffe: model::CaffeArgs,
+
+    #[command(flatten)]
+    plugins: model::PluginArgs,
 }
 
 /// Latency statistics in milliseconds.
@@ -67,6 +75,7 @@ pub struct Latency {
 
 /// Run the subcommand.
 pub fn main(args: BenchArgs) -> Result<()> {
+    model::init_plugins(&args.plugins)?;
     let user_shapes = model::parse_shapes(&args.shapes)?;
     let threads = args.threads.map(|t| t as usize);
     let batch = args.batch as usize;
@@ -85,8 +94,10 @@ pub fn main(args: BenchArgs) -> Result<()> {
             let graph = model::import_model(&args.model, &args.caffe)?;
             model::check_shape_names(&user_shapes, &graph.inputs)?;
             let (shapes, batch) = concrete_shapes(&graph.inputs, &user_shapes, batch)?;
-            let config = model::builder_config(threads, shapes.clone(), None);
+            let mut config = model::builder_config(threads, shapes.clone(), None);
+            config.device = args.device;
             let engine = kiln_engine::Builder::new(config)
+                .with_plugins(model::plugins().clone())
                 .build(graph)
                 .with_context(|| format!("cannot build '{}'", args.model.display()))?;
             (engine, shapes, batch)
@@ -127,6 +138,7 @@ pub fn main(args: BenchArgs) -> Result<()> {
         times.push(run_once()?);
     }
     let wall = total.elapsed().as_secs_f64();
+    crate::run::report_placement(&ctx);
     let lat = latency(&times);
     let throughput = (batch * times.len()) as f64 / wall.max(f64::MIN_POSITIVE);
     let threads_used = engine.threads();
@@ -136,6 +148,7 @@ pub fn main(args: BenchArgs) -> Result<()> {
             "model": args.model.display().to_string(),
             "batch": batch,
             "threads": threads_used,
+            "device": engine.device_name(),
             "latency_ms": lat,
             "throughput_per_s": throughput,
             "iterations": times.len(),
@@ -152,6 +165,7 @@ pub fn main(args: BenchArgs) -> Result<()> {
         }
         println!("batch:       {batch}");
         println!("threads:     {threads_used}");
+        println!("device:      {}", engine.device_name());
         println!(
             "iterations:  {} (after {} warmup)",
             times.len(),

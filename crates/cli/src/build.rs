@@ -35,12 +35,21 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 
+    /// Device to build for and run on: cpu, cuda (GPU 0) or cuda:N. A plan runs on the
+    /// device it was built for.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: kiln_engine::Device,
+
     #[command(flatten)]
     caffe: model::CaffeArgs,
+
+    #[command(flatten)]
+    plugins: model::PluginArgs,
 }
 
 /// Run the subcommand.
 pub fn main(args: BuildArgs) -> Result<()> {
+    model::init_plugins(&args.plugins)?;
     if model::detect(&args.model)? == ModelKind::Plan {
         bail!(
             "'{}' is already a plan; `kiln build` takes an ONNX model",
@@ -52,11 +61,12 @@ pub fn main(args: BuildArgs) -> Result<()> {
     let graph = model::import_model(&args.model, &args.caffe)?;
     model::check_shape_names(&shapes, &graph.inputs)?;
     let nodes = graph.nodes.len();
-    let config = model::builder_config(
+    let mut config = model::builder_config(
         args.threads.map(|t| t as usize),
         shapes,
         args.timing_cache.as_deref(),
     );
+    config.device = args.device;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     bar.set_style(
@@ -81,6 +91,7 @@ pub fn main(args: BuildArgs) -> Result<()> {
         apply_event(&bar, event);
     };
     let engine = Builder::new(config)
+        .with_plugins(model::plugins().clone())
         .build_with_progress(graph, &on_event)
         .with_context(|| format!("cannot build '{}'", args.model.display()));
     bar.finish_and_clear();

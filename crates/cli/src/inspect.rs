@@ -28,14 +28,19 @@ pub struct InspectArgs {
 
     #[command(flatten)]
     caffe: model::CaffeArgs,
+
+    #[command(flatten)]
+    plugins: model::PluginArgs,
 }
 
 /// Run the subcommand. An unsupported model is reported, not an error: the exit status is 0.
 pub fn main(args: InspectArgs) -> Result<()> {
+    model::init_plugins(&args.plugins)?;
     let out = match model::detect(&args.model)? {
         ModelKind::Onnx => {
-            let m = kiln_onnx::load_model(&args.model)
+            let mut m = kiln_onnx::load_model(&args.model)
                 .with_context(|| format!("cannot load '{}'", args.model.display()))?;
+            mark_plugin_nodes(&mut m);
             if args.json {
                 model_json(&args.model, &m).to_string()
             } else {
@@ -126,7 +131,12 @@ fn model_text(path: &Path, m: &OnnxModel) -> String {
             String::new()
         };
         let op = op_label(&n.domain, &n.op_type);
-        if n.supported {
+        if let Some(p) = n.reason.as_deref().filter(|_| n.supported) {
+            out.push_str(&format!(
+                "  plugin {:width$}  {op}{place}: {p}\n",
+                n.node_name
+            ));
+        } else if n.supported {
             out.push_str(&format!("  ok    {:width$}  {op}{place}\n", n.node_name));
         } else {
             let why = n.reason.as_deref().unwrap_or("not supported");
@@ -250,6 +260,46 @@ fn layer_text(l: &LayerInfo, fusion: Option<&Fusion>) -> String {
     )
 }
 
+/// Nodes a loaded plugin layer provides are supported: marked with the plugin (the reason
+/// of a supported node names the plugin), their "unsupported node" problems dropped.
+fn mark_plugin_nodes(m: &mut OnnxModel) {
+    let plugins = model::plugins();
+    let mut provided = BTreeMap::new();
+    for n in m.graph.nodes.iter().filter(|n| plugins.provides(n)) {
+        let u = n.op.unresolved().expect("provided nodes are placeholders");
+        let version = n.attrs.string("plugin_version").ok().flatten();
+        let ns = n.attrs.string("plugin_namespace").ok().flatten();
+        if let Some(l) = plugins.find_layer(&u.name, &n.domain, version.as_deref(), ns.as_deref()) {
+            let what = format!(
+                "plugin {} from '{}'",
+                l.describe(),
+                l.library.path.display()
+            );
+            provided.insert(n.name.clone(), what);
+        }
+    }
+    for n in &mut m.report.nodes {
+        if let Some(p) = provided.get(&n.node_name) {
+            n.supported = true;
+            n.reason = Some(p.clone());
+        }
+    }
+    m.report.diagnostics.retain(|d| {
+        !(d.code == kiln_onnx::DiagnosticCode::UnsupportedNode
+            && provided.contains_key(&d.node_name))
+    });
+}
+
+/// `SwiGLU version 1` when layer `name` of a plan is a plugin layer.
+fn plugin_of(e: &Engine, name: &str) -> Option<String> {
+    let req = e.required_plugins();
+    let node = e.graph().nodes.iter().find(|n| n.name == name)?;
+    let version = node.attrs.string("plugin_version").ok().flatten()?;
+    req.iter()
+        .find(|r| r.name == node.op_type() && r.version == version)
+        .map(|r| format!("{} version {}", r.name, r.version))
+}
+
 fn plan_text(path: &Path, size: u64, e: &Engine) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -277,7 +327,8 @@ fn plan_text(path: &Path, size: u64, e: &Engine) -> String {
     ));
     for (i, l) in e.layers().iter().enumerate() {
         let f = fusions.get(&l.name);
-        out.push_str(&format!("  {i:>3}  {}\n", layer_text(l, f)));
+        let plugin = plugin_of(e, &l.name).map_or(String::new(), |p| format!("  [plugin {p}]"));
+        out.push_str(&format!("  {i:>3}  {}{plugin}\n", layer_text(l, f)));
     }
     let mp = e.memory_plan();
     let saved = if mp.naive_bytes > 0 {
@@ -316,7 +367,7 @@ fn plan_json(path: &Path, size: u64, e: &Engine) -> Json {
                 "name": l.name, "op_type": l.op_type, "fused": l.fused, "fusion": fusion,
                 "input_shapes": shapes(&l.input_shapes), "output_shapes": shapes(&l.output_shapes),
                 "precision": l.precision, "tactic": l.tactic, "choice": l.choice.as_str(),
-                "time_us": l.time_us,
+                "time_us": l.time_us, "plugin": plugin_of(e, &l.name),
             })
         })
         .collect();

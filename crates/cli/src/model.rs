@@ -22,6 +22,41 @@ pub struct CaffeArgs {
     pub mark_output: Vec<String>,
 }
 
+/// Plugin libraries (custom layers and backends), shared by the subcommands.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct PluginArgs {
+    /// Load a plugin library (.so built against kiln-plugin-abi): its layers resolve ONNX
+    /// nodes Kiln has no op for, and plan layers that need it (repeatable).
+    #[arg(long = "plugin", value_name = "PATH")]
+    pub plugin: Vec<PathBuf>,
+
+    /// Load every plugin library (`*.so`) of this directory (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    pub plugin_dir: Vec<PathBuf>,
+}
+
+static PLUGINS: std::sync::OnceLock<kiln_engine::PluginRegistry> = std::sync::OnceLock::new();
+
+/// Load the plugin libraries of `args` for this process (once, before any model is loaded).
+pub fn init_plugins(args: &PluginArgs) -> Result<&'static kiln_engine::PluginRegistry> {
+    let mut reg = kiln_engine::PluginRegistry::new();
+    for dir in &args.plugin_dir {
+        reg.load_dir(dir)?;
+    }
+    for p in &args.plugin {
+        reg.load(p)?;
+    }
+    for l in reg.layers() {
+        tracing::info!(layer = %l.describe(), library = %l.library.path.display(), "plugin layer");
+    }
+    Ok(PLUGINS.get_or_init(|| reg))
+}
+
+/// The plugin libraries loaded by [`init_plugins`] (none when it was not called).
+pub fn plugins() -> &'static kiln_engine::PluginRegistry {
+    PLUGINS.get_or_init(kiln_engine::PluginRegistry::new)
+}
+
 /// What kind of file a MODEL argument is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelKind {
@@ -90,6 +125,7 @@ pub fn load(path: &Path, config: BuilderConfig, caffe: &CaffeArgs) -> Result<Loa
         ModelKind::Onnx | ModelKind::Caffe => {
             let graph = import_model(path, caffe)?;
             Builder::new(config)
+                .with_plugins(plugins().clone())
                 .build(graph)
                 .with_context(|| format!("cannot build '{}'", path.display()))?
         }
@@ -103,13 +139,15 @@ pub fn load(path: &Path, config: BuilderConfig, caffe: &CaffeArgs) -> Result<Loa
 
 /// Deserialize a plan file, running on `threads` workers (`None`: all cores).
 pub fn load_plan(path: &Path, threads: Option<usize>) -> Result<Engine> {
-    Engine::load_with_threads(path, threads)
+    Engine::load_with_plugins(path, threads, plugins())
         .with_context(|| format!("cannot load plan '{}'", path.display()))
 }
 
-/// Import an ONNX model, failing with the parser's full report when anything is unsupported.
+/// Import an ONNX model, failing with the parser's full report when anything is unsupported
+/// (nodes that a loaded plugin layer provides are supported).
 pub fn import_onnx(path: &Path) -> Result<kiln_core::Graph> {
-    kiln_onnx::import_model(path).with_context(|| format!("cannot import '{}'", path.display()))
+    kiln_server::plugin_backend::import_onnx(path, plugins())
+        .with_context(|| format!("cannot import '{}'", path.display()))
 }
 
 /// Import an ONNX model or (for a `.prototxt`) a Caffe network with its `--weights`,

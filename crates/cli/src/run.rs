@@ -28,23 +28,33 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 
+    /// Device to build for and run on: cpu, cuda (GPU 0) or cuda:N. A plan runs on the
+    /// device it was built for.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: kiln_engine::Device,
+
     /// How many leading values of each output to print.
     #[arg(long, value_name = "N", default_value_t = 8)]
     show: usize,
 
     #[command(flatten)]
     caffe: model::CaffeArgs,
+
+    #[command(flatten)]
+    plugins: model::PluginArgs,
 }
 
 /// Run the subcommand.
 pub fn main(args: RunArgs) -> Result<()> {
+    model::init_plugins(&args.plugins)?;
     // Check the --input syntax before the (possibly slow) build.
     let specs = args
         .inputs
         .iter()
         .map(|s| parse_input_spec(s))
         .collect::<Result<Vec<_>>>()?;
-    let config = model::builder_config(args.threads.map(|t| t as usize), HashMap::new(), None);
+    let mut config = model::builder_config(args.threads.map(|t| t as usize), HashMap::new(), None);
+    config.device = args.device;
     let loaded = model::load(&args.model, config, &args.caffe)?;
     let engine = &loaded.engine;
     tracing::info!(
@@ -72,6 +82,7 @@ pub fn main(args: RunArgs) -> Result<()> {
         ctx.execute(inputs)
             .with_context(|| format!("running '{}' failed", args.model.display()))?
     };
+    report_placement(&ctx);
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output folder '{}'", dir.display()))?;
@@ -346,5 +357,27 @@ mod tests {
         assert!(format!("{:#}", check_value(&bad_shape, &ty).unwrap_err()).contains("wrong shape"));
         let bad_type = Value::Tensor(Tensor::zeros(DataType::F64, &[5, 3]));
         assert!(format!("{:#}", check_value(&bad_type, &ty).unwrap_err()).contains("wrong dtype"));
+    }
+}
+
+/// On a GPU engine, tell which layers ran on the GPU and which fell back to the CPU.
+pub fn report_placement(ctx: &kiln_engine::ExecutionContext) {
+    let placement = ctx.gpu_placement();
+    if placement.is_empty() {
+        return;
+    }
+    let on_gpu = placement.iter().filter(|p| p.on_gpu).count();
+    eprintln!(
+        "device: {} ({} of {} layers on the GPU, device arena {} bytes)",
+        ctx.engine().device_name(),
+        on_gpu,
+        placement.len(),
+        ctx.device_arena_bytes()
+    );
+    for p in placement.iter().filter(|p| !p.on_gpu) {
+        eprintln!(
+            "  cpu fallback: {} ({}) via {}",
+            p.layer, p.op_type, p.kernel
+        );
     }
 }

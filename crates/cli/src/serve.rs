@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// Largest HTTP request body and gRPC message in MiB.
     #[arg(long, default_value_t = 1024)]
     pub max_message_mib: usize,
+    /// Where custom backends (`backend: "<name>"` -> `libkiln_<name>.so`) are searched after
+    /// the model's version directory and the model directory.
+    #[arg(long, value_name = "DIR")]
+    pub backend_directory: Option<PathBuf>,
+    #[command(flatten)]
+    pub plugins: crate::model::PluginArgs,
 }
 
 /// Run the server until a shutdown signal.
@@ -77,7 +83,14 @@ pub fn main(args: ServeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let server = Server::start(opts).await?;
+        let load = kiln_server::loader::LoadOptions {
+            plugins: crate::model::init_plugins(&args.plugins)
+                .map_err(|e| kiln_server::ServerError::InvalidArg(format!("{e:#}")))?
+                .clone(),
+            backend_directory: args.backend_directory.clone(),
+            ..Default::default()
+        };
+        let server = Server::start_with_plugins(opts, load).await?;
         for rec in server.core().manager.records() {
             let state = rec.state();
             if state.reason().is_empty() {

@@ -292,6 +292,12 @@ impl NetworkDefinition {
             version: version.to_string(),
             reason: "plugin layer, resolved when the engine is built".to_string(),
         };
+        // The engine's plugin resolution matches these (as in ONNX models).
+        let mut attrs = attrs;
+        if !version.is_empty() {
+            attrs.set("plugin_version", Attribute::String(version.to_string()));
+        }
+        attrs.set("plugin_namespace", Attribute::String(namespace.to_string()));
         self.graph.nodes.push(Node {
             name: layer.clone(),
             domain: namespace.to_string(),

@@ -9,7 +9,7 @@ use crate::reads::unresolved;
 use crate::timing_cache::{CacheKey, TimingCache, layer_signature};
 use crate::tuning::{Rng, random_tensor, time_tactic};
 use kiln_core::{Graph, Node, Shape, TensorFact, Value, ValueType, infer_facts};
-use kiln_kernels::{Backend, CpuBackend, Tactic};
+use kiln_kernels::{Backend, Tactic};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -31,12 +31,23 @@ fn fused_names(node: &Node) -> Vec<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     config: BuilderConfig,
+    plugins: crate::PluginRegistry,
 }
 
 impl Builder {
     /// A builder with these settings.
     pub fn new(config: BuilderConfig) -> Self {
-        Builder { config }
+        Builder {
+            config,
+            plugins: crate::PluginRegistry::default(),
+        }
+    }
+
+    /// Resolve the graph's placeholder nodes (ops that are not builtins) to the layers of
+    /// these plugins, by name, version and namespace.
+    pub fn with_plugins(mut self, plugins: crate::PluginRegistry) -> Self {
+        self.plugins = plugins;
+        self
     }
 
     /// The settings.
@@ -55,6 +66,7 @@ impl Builder {
         mut graph: Graph,
         progress: &dyn Fn(BuildEvent),
     ) -> Result<Engine, EngineError> {
+        crate::plugin::resolve_graph(&mut graph, &self.plugins)?;
         let mut missing = Vec::new();
         unresolved(&graph, "", &mut missing);
         if !missing.is_empty() {
@@ -76,7 +88,7 @@ impl Builder {
         tuning_graph.inputs = tuning_graph_inputs;
         let facts = infer_facts(&tuning_graph)?;
 
-        let backend = CpuBackend::shared(self.config.threads)?;
+        let backend = crate::cuda::backend_for(self.config.device, self.config.threads)?;
         let mut cache = match &self.config.timing_cache {
             Some(p) => TimingCache::load(p)?,
             None => TimingCache::default(),
@@ -277,6 +289,16 @@ impl Builder {
             values.push(v);
         }
         let args: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
+        // Time the tactics as they will run: with their constant weights pre-packed.
+        let constants: Vec<Option<&Value>> = node
+            .inputs
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| v.as_ref().filter(|_| graph.initializers.contains_key(n)))
+            .collect();
+        for &i in &timed {
+            candidates[i].prepare(&constants);
+        }
         let mut best: Option<(usize, f64)> = None;
         for &i in &timed {
             let t = &candidates[i];

@@ -20,6 +20,8 @@ pub struct BuilderConfig {
     pub tune: bool,
     /// Timed runs per candidate tactic, after one warm-up run (default 3).
     pub tuning_iterations: usize,
+    /// Where the engine runs (default: the CPU).
+    pub device: crate::Device,
 }
 
 impl Default for BuilderConfig {
@@ -31,6 +33,7 @@ impl Default for BuilderConfig {
             optimize: true,
             tune: true,
             tuning_iterations: 3,
+            device: crate::Device::Cpu,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Execution contexts: run an engine on inputs. Several per engine, each usable from its
 //! own thread.
 
+use crate::cuda::{GpuRunner, LayerPlacement};
 use crate::{Engine, EngineError};
 use kiln_core::{Dim, Scope, Tensor, Value, ValueType};
 use kiln_kernels::{Arena, RunContext};
@@ -11,11 +12,25 @@ use std::collections::HashMap;
 /// Each context owns an [`Arena`]: when the liveness analysis of the build says a value is
 /// dead after a layer, its buffer goes back to the arena and the next layers' outputs reuse
 /// it, so after the first run the steady state allocates no large buffers.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ExecutionContext {
     engine: Engine,
     runs: u64,
     arena: Arena,
+    /// The GPU runner of a `cuda` engine (created on the first run: device arena, stream).
+    gpu: Option<GpuRunner>,
+}
+
+impl Clone for ExecutionContext {
+    /// A clone gets its own (empty) arenas and, for GPU engines, its own stream.
+    fn clone(&self) -> Self {
+        ExecutionContext {
+            engine: self.engine.clone(),
+            runs: self.runs,
+            arena: Arena::new(),
+            gpu: None,
+        }
+    }
 }
 
 impl ExecutionContext {
@@ -24,7 +39,19 @@ impl ExecutionContext {
             engine,
             runs: 0,
             arena: Arena::new(),
+            gpu: None,
         }
+    }
+
+    /// Where each layer ran in the latest run on the GPU (empty for CPU engines and before
+    /// the first run).
+    pub fn gpu_placement(&self) -> &[LayerPlacement] {
+        self.gpu.as_ref().map_or(&[], GpuRunner::placement)
+    }
+
+    /// Bytes of the device arena of a GPU engine's context (0 for CPU engines).
+    pub fn device_arena_bytes(&self) -> usize {
+        self.gpu.as_ref().map_or(0, GpuRunner::arena_bytes)
     }
 
     /// Bytes of free buffers the context's arena holds between runs.
@@ -69,6 +96,15 @@ impl ExecutionContext {
     ) -> Result<Vec<(String, Value)>, EngineError> {
         let inner = &self.engine.inner;
         check_inputs(&self.engine, &inputs)?;
+        if let Some(gpu) = inner.backend.gpu() {
+            if self.gpu.is_none() {
+                self.gpu = Some(GpuRunner::new(gpu.clone())?);
+            }
+            let runner = self.gpu.as_mut().expect("created above");
+            let out = runner.execute(inner, inputs)?;
+            self.runs += 1;
+            return Ok(out);
+        }
         let consts = Scope::new(&inner.consts, None);
         let mut env: HashMap<String, Value> = inputs;
         let backend = inner.backend.as_ref();

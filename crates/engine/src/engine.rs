@@ -89,11 +89,21 @@ impl Inner {
         backend: Arc<dyn Backend>,
         passes: Vec<PassReport>,
     ) -> Inner {
-        let consts = graph
+        let consts: HashMap<String, Value> = graph
             .initializers
             .iter()
             .map(|(k, t)| (k.clone(), Value::Tensor(t.clone())))
             .collect();
+        // Tactics may pre-pack constant weights (initializers that no input overrides).
+        let fed: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+        for (node, tactic) in graph.nodes.iter().zip(&tactics) {
+            let constants: Vec<Option<&Value>> = node
+                .inputs
+                .iter()
+                .map(|n| consts.get(n).filter(|_| !fed.contains(n.as_str())))
+                .collect();
+            tactic.prepare(&constants);
+        }
         let keep: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
         let mut last: HashMap<String, usize> = HashMap::new();
         for (i, node) in graph.nodes.iter().enumerate() {
@@ -168,10 +178,41 @@ impl Engine {
         bytes: &[u8],
         threads: Option<usize>,
     ) -> Result<Engine, EngineError> {
-        let backend = kiln_kernels::CpuBackend::shared(threads)?;
+        let backend = crate::cuda::backend_for_plan(bytes, threads)?;
         Ok(Engine {
             inner: Arc::new(plan::decode_engine(bytes, backend)?),
         })
+    }
+
+    /// An engine from plan file bytes whose plugin layers come from `plugins` (a plan that
+    /// needs a plugin that is not loaded is refused, naming it).
+    pub fn deserialize_with_plugins(
+        bytes: &[u8],
+        threads: Option<usize>,
+        plugins: &crate::PluginRegistry,
+    ) -> Result<Engine, EngineError> {
+        let backend = crate::cuda::backend_for_plan(bytes, threads)?;
+        Ok(Engine {
+            inner: Arc::new(plan::decode_engine_with_plugins(bytes, backend, plugins)?),
+        })
+    }
+
+    /// Read a plan file whose plugin layers come from `plugins`.
+    pub fn load_with_plugins(
+        path: &Path,
+        threads: Option<usize>,
+        plugins: &crate::PluginRegistry,
+    ) -> Result<Engine, EngineError> {
+        let bytes = std::fs::read(path).map_err(|e| EngineError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Engine::deserialize_with_plugins(&bytes, threads, plugins)
+    }
+
+    /// The plugin layers (name, version, namespace) this engine's layers need.
+    pub fn required_plugins(&self) -> Vec<crate::plugin::RequiredPlugin> {
+        crate::plugin::required_plugins(&self.inner.graph)
     }
 
     /// Read a plan file (running on all cores).
@@ -231,5 +272,13 @@ impl Engine {
     /// A new execution context (one per concurrent caller).
     pub fn create_context(&self) -> ExecutionContext {
         ExecutionContext::new(self.clone())
+    }
+
+    /// The device the engine runs on (`cpu`, or the GPU of a `cuda` engine).
+    pub fn device_name(&self) -> String {
+        match self.inner.backend.gpu() {
+            Some(g) => g.info().summary(),
+            None => "cpu".to_string(),
+        }
     }
 }

@@ -74,6 +74,9 @@ pub enum EngineError {
         /// Features the plan uses that this machine lacks.
         missing: Vec<String>,
     },
+    /// The GPU could not be used or a layer failed on it (the message names the layer).
+    #[error("GPU: {0}")]
+    Gpu(String),
     /// File I/O failed.
     #[error("{path}: {source}")]
     Io {
@@ -83,6 +86,10 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// A plugin library could not be loaded, a plugin layer failed, or a plan needs plugins
+    /// that are not loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
     /// The timing cache file could not be read or written.
     #[error("timing cache {path}: {message}")]
     TimingCache {

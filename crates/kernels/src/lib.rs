@@ -7,6 +7,7 @@
 
 mod arena;
 pub mod cpu;
+pub mod cuda;
 mod target;
 
 pub use arena::Arena;
@@ -57,6 +58,13 @@ pub trait Tactic: Send + Sync + Debug {
 
     /// Run the layer on its inputs (`None` = omitted optional input); returns its outputs.
     fn run(&self, inputs: &[Option<&Value>], ctx: &RunContext<'_>) -> Result<Vec<Value>>;
+
+    /// Told which inputs are constants (the engine's initializers, `None` for values computed
+    /// at run time) before the layer runs: tactics may pre-pack constant weights here. Runs
+    /// later with other values must still be correct. Default: nothing.
+    fn prepare(&self, constants: &[Option<&Value>]) {
+        let _ = constants;
+    }
 }
 
 /// A compute target: names itself, fingerprints the hardware, and offers tactics per layer.
@@ -79,6 +87,12 @@ pub trait Backend: Send + Sync + Debug {
         self.tactics_for(node)
             .into_iter()
             .find(|t| t.name() == name)
+    }
+
+    /// The GPU this backend runs on (`None` for host backends). Engines of a GPU backend
+    /// keep tensors in device memory and run layers through [`cuda::layer_for`].
+    fn gpu(&self) -> Option<&std::sync::Arc<cuda::Gpu>> {
+        None
     }
 
     /// Run `tactic` on the backend's workers.

@@ -54,7 +54,7 @@ pub struct IndexEntry {
     pub name: String,
     /// Version (empty for models never loaded).
     pub version: String,
-    /// `READY` / `UNAVAILABLE` (empty for models never loaded).
+    /// `READY` / `UNAVAILABLE` / `LOADING` / `UNLOADING` (empty for models never loaded).
     pub state: String,
     /// Why it is not ready.
     pub reason: String,
@@ -269,6 +269,29 @@ impl Core {
         let names = crate::source::model_names(self.manager.repository())?;
         let mut out = Vec::new();
         for name in names {
+            if let Some(t) = self.manager.transition(&name) {
+                // Ready versions keep serving while a reload is in progress.
+                if ready_only {
+                    if let Some(rec) = self.manager.record(&name) {
+                        for (v, _) in rec.versions.iter().filter(|(_, r)| r.is_ok()) {
+                            out.push(IndexEntry {
+                                name: name.clone(),
+                                version: v.to_string(),
+                                state: State::Ready.name().to_string(),
+                                reason: String::new(),
+                            });
+                        }
+                    }
+                } else {
+                    out.push(IndexEntry {
+                        name,
+                        version: String::new(),
+                        state: t.name().to_string(),
+                        reason: String::new(),
+                    });
+                }
+                continue;
+            }
             match self.manager.record(&name) {
                 None => {
                     if !ready_only {

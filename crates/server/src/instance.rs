@@ -47,7 +47,7 @@ pub struct ModelInfo {
     /// Inputs and outputs.
     pub signature: Signature,
     /// Labels per output name (classification).
-    pub labels: HashMap<String, Vec<String>>,
+    pub labels: crate::loader::Labels,
     /// Statistics.
     pub stats: Arc<ModelStats>,
 }
@@ -234,7 +234,7 @@ fn respond(info: &ModelInfo, req: &InferRequest, outs: Vec<InferTensor>) -> Resu
                 ))
             })?;
             if o.class_count > 0 {
-                let labels = info.labels.get(&o.name).map(Vec::as_slice);
+                let labels = info.labels.get(&o.name).map(|l| l.as_slice());
                 selected.push(classify(
                     t,
                     o.class_count as usize,

@@ -15,12 +15,14 @@ pub mod instance;
 pub mod loader;
 pub mod manager;
 pub mod metrics;
+pub mod plugin_backend;
 pub mod request;
 pub mod scheduler;
 pub mod server;
 pub mod source;
 pub mod stats;
 pub mod tensor;
+pub mod warmup;
 
 pub use self::core::{ControlMode, Core};
 pub use error::{Result, ServerError};

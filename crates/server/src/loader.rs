@@ -16,6 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Labels per output name.
+pub type Labels = HashMap<String, Arc<Vec<String>>>;
+
 /// A loaded, servable version of a model.
 pub struct ModelVersion {
     /// Version number.
@@ -33,6 +36,12 @@ pub struct ModelVersion {
 pub struct LoadOptions {
     /// Worker threads of each engine (`None`: all cores).
     pub threads: Option<usize>,
+    /// Plugin libraries (`--plugin`): their layers resolve unknown ONNX nodes and plan
+    /// layers; their backends are the last resort for `backend: "<name>"`.
+    pub plugins: kiln_engine::PluginRegistry,
+    /// Where custom backends are searched after the model's directories
+    /// (`--backend-directory`).
+    pub backend_directory: Option<std::path::PathBuf>,
 }
 
 /// Build (ONNX, Caffe) or deserialize (Kiln plan) the engine of one version's files,
@@ -47,12 +56,12 @@ pub fn load_engine(
     let path = &files.model;
     let graph = match &files.platform {
         Platform::KilnPlan => {
-            let engine = Engine::load_with_threads(path, opts.threads)
+            let engine = Engine::load_with_plugins(path, opts.threads, &opts.plugins)
                 .map_err(|e| unavailable(format!("cannot load plan '{}': {e}", path.display())))?;
             complete(model, cfg, engine.graph())?;
             return Ok(engine);
         }
-        Platform::Onnx => kiln_onnx::import_model(path)
+        Platform::Onnx => crate::plugin_backend::import_onnx(path, &opts.plugins)
             .map_err(|e| unavailable(format!("cannot import '{}': {e}", path.display())))?,
         Platform::Caffe => kiln_caffe::import(path, files.weights.as_deref(), &[])
             .map_err(|e| unavailable(format!("cannot import '{}': {e}", path.display())))?,
@@ -64,6 +73,7 @@ pub fn load_engine(
         ..BuilderConfig::default()
     };
     Builder::new(config)
+        .with_plugins(opts.plugins.clone())
         .build(graph)
         .map_err(|e| unavailable(format!("cannot build '{}': {e}", path.display())))
 }
@@ -147,7 +157,7 @@ pub fn start_version(
     cfg: Arc<ModelConfig>,
     version: i64,
     engine: &Engine,
-    labels: HashMap<String, Vec<String>>,
+    labels: Labels,
     stats: Arc<ModelStats>,
 ) -> Result<ModelVersion> {
     let sig = Signature::from_config(&cfg)?;
@@ -221,26 +231,15 @@ pub fn batcher_settings(db: &ModelDynamicBatching) -> BatcherSettings {
         priority_levels: levels,
         default_priority: db.default_priority_level.min(u32::MAX as u64) as u32,
         policies,
+        preserve_ordering: db.preserve_ordering,
     }
 }
 
-/// Label files of the outputs that name one, read from the model directory.
-pub fn read_labels(
-    model: &str,
-    dir: &Path,
-    cfg: &ModelConfig,
-) -> Result<HashMap<String, Vec<String>>> {
-    let mut out = HashMap::new();
-    for o in cfg.output.iter().filter(|o| !o.label_filename.is_empty()) {
-        let labels = crate::config::load_labels(&dir.join(&o.label_filename)).map_err(|e| {
-            ServerError::Unavailable(format!(
-                "model '{model}': label file of output '{}': {e}",
-                o.name
-            ))
-        })?;
-        out.insert(o.name.clone(), labels);
-    }
-    Ok(out)
+/// Label files of the outputs that name one, read from the model directory
+/// ([`crate::repository::load_output_labels`]).
+pub fn read_labels(model: &str, dir: &Path, cfg: &ModelConfig) -> Result<Labels> {
+    crate::repository::load_output_labels(dir, cfg)
+        .map_err(|e| ServerError::Unavailable(format!("model '{model}': label file: {e}")))
 }
 
 /// Per-version outcome of a model load.

@@ -38,6 +38,44 @@ impl State {
     }
 }
 
+/// A load or unload in progress, as the repository index shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Being loaded (or reloaded; an old version keeps serving meanwhile).
+    Loading,
+    /// Being unloaded: refusing new requests, finishing those in flight.
+    Unloading,
+}
+
+impl Transition {
+    /// `LOADING` / `UNLOADING`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transition::Loading => "LOADING",
+            Transition::Unloading => "UNLOADING",
+        }
+    }
+}
+
+/// Longest an unload waits for the requests in flight.
+const UNLOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Marks a model as loading or unloading for as long as it lives.
+struct InTransition<'a> {
+    manager: &'a ModelManager,
+    name: String,
+}
+
+impl Drop for InTransition<'_> {
+    fn drop(&mut self) {
+        self.manager
+            .transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
+    }
+}
+
 /// A model as the manager holds it.
 pub struct ModelRecord {
     /// Model name.
@@ -106,6 +144,8 @@ pub struct ModelManager {
     stats: Mutex<BTreeMap<(String, i64), Arc<ModelStats>>>,
     /// Loads and unloads happen one at a time.
     load_lock: Mutex<()>,
+    /// Models being loaded or unloaded now.
+    transitions: Mutex<HashMap<String, Transition>>,
 }
 
 impl ModelManager {
@@ -117,6 +157,27 @@ impl ModelManager {
             models: RwLock::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
             load_lock: Mutex::new(()),
+            transitions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The load or unload of a model in progress, if any.
+    pub fn transition(&self, name: &str) -> Option<Transition> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    fn begin(&self, name: &str, t: Transition) -> InTransition<'_> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), t);
+        InTransition {
+            manager: self,
+            name: name.to_string(),
         }
     }
 
@@ -170,6 +231,7 @@ impl ModelManager {
     /// the old one keeps serving and the error is returned.
     pub fn load(&self, name: &str, config_override: Option<&str>) -> Result<()> {
         let _guard = self.load_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _loading = self.begin(name, Transition::Loading);
         let record = self.build_record(name, config_override);
         let state = record.state();
         let old = self.record(name);
@@ -199,16 +261,36 @@ impl ModelManager {
         }
     }
 
-    /// Unload a model: new requests are refused, requests in flight finish.
+    /// Unload a model: new requests are refused at once; returns when the requests in
+    /// flight have finished (UNLOADING meanwhile; at most 30 s).
     pub fn unload(&self, name: &str) -> Result<()> {
         let _guard = self.load_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _unloading = self.begin(name, Transition::Unloading);
         let removed = self
             .models
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
         match removed {
-            Some(_) => {
+            Some(record) => {
+                let start = std::time::Instant::now();
+                let in_flight = || {
+                    record
+                        .versions
+                        .values()
+                        .flatten()
+                        .map(|v| {
+                            v.info
+                                .stats
+                                .pending
+                                .load(std::sync::atomic::Ordering::Relaxed)
+                        })
+                        .sum::<i64>()
+                };
+                while in_flight() > 0 && start.elapsed() < UNLOAD_WAIT {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                drop(record);
                 tracing::info!(model = name, "model unloaded");
                 Ok(())
             }
@@ -265,12 +347,27 @@ impl ModelManager {
             let result = (|| -> Result<Arc<ModelVersion>> {
                 let files = files.map_err(ServerError::Unavailable)?;
                 let mut cfg = config.clone();
+                if let Some(backend) = crate::plugin_backend::custom_backend(&cfg) {
+                    let stats = self.stats_for(name, version);
+                    let v = crate::plugin_backend::start_version(
+                        name,
+                        &backend,
+                        &dir,
+                        &files,
+                        version,
+                        cfg,
+                        &self.options,
+                        stats,
+                    )?;
+                    return Ok(Arc::new(v));
+                }
                 let engine = load_engine(name, &files, &mut cfg, &self.options)?;
                 crate::source::finish_config(name, &mut cfg)?;
                 let cfg = Arc::new(cfg);
                 let labels = read_labels(name, &dir, &cfg)?;
                 let stats = self.stats_for(name, version);
                 let v = start_version(cfg, version, &engine, labels, stats)?;
+                crate::warmup::run_warmup(&dir, &v.config, &engine, &v.info)?;
                 Ok(Arc::new(v))
             })();
             match result {

@@ -83,6 +83,12 @@ async fn bind(addr: Option<SocketAddr>, what: &str) -> Result<Option<TcpListener
 impl Server {
     /// Load the repository (per the control mode) and start the endpoints.
     pub async fn start(opts: ServerOptions) -> Result<Server> {
+        Server::start_with_plugins(opts, LoadOptions::default()).await
+    }
+
+    /// [`Server::start`] with plugin libraries (`--plugin`) and a custom backend directory
+    /// (`--backend-directory`) in `load` (its `threads` is replaced by `opts.threads`).
+    pub async fn start_with_plugins(opts: ServerOptions, load: LoadOptions) -> Result<Server> {
         if !opts.repository.is_dir() {
             return Err(ServerError::InvalidArg(format!(
                 "the model repository '{}' is not a directory",
@@ -96,6 +102,7 @@ impl Server {
             &opts.repository,
             LoadOptions {
                 threads: opts.threads,
+                ..load
             },
         );
         let core = Arc::new(Core::new(manager, opts.mode));
@@ -143,7 +150,7 @@ impl Server {
             let mut rx = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
                 let r = tonic::transport::Server::builder()
-                    .add_service(svc)
+                    .add_service(crate::grpc::SizeLimitStatus(svc))
                     .serve_with_incoming_shutdown(incoming, async move {
                         let _ = rx.wait_for(|s| *s).await;
                     })
@@ -229,7 +236,7 @@ async fn poll_loop(core: Arc<Core>, every: Duration, mut stop: watch::Receiver<b
     let mut seen: HashMap<String, u64> = HashMap::new();
     if let Ok(names) = crate::source::model_names(&repo) {
         for n in names {
-            seen.insert(n.clone(), crate::source::fingerprint(&repo.join(&n)));
+            seen.insert(n.clone(), crate::repository::fingerprint(&repo.join(&n)));
         }
     }
     loop {
@@ -244,7 +251,7 @@ async fn poll_loop(core: Arc<Core>, every: Duration, mut stop: watch::Receiver<b
             let names = crate::source::model_names(&repo).unwrap_or_default();
             let mut now = HashMap::new();
             for n in &names {
-                let fp = crate::source::fingerprint(&repo.join(n));
+                let fp = crate::repository::fingerprint(&repo.join(n));
                 if before.get(n) != Some(&fp) {
                     tracing::info!(model = %n, "repository change: (re)loading");
                     let _ = c.manager.load(n, None);

@@ -6,11 +6,8 @@
 use crate::config::{normalize, parse_config_json, validate};
 use crate::error::{Result, ServerError};
 use crate::proto::inference::ModelConfig;
-use crate::repository::{
-    ModelFiles, Platform, Repository, RepositoryError, model_files, platform_of, resolve_versions,
-};
+use crate::repository::{ModelFiles, Platform, Repository, RepositoryError, model_files};
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// What a model directory holds.
@@ -38,22 +35,12 @@ fn repo_error(e: RepositoryError) -> ServerError {
     }
 }
 
-/// Names of the model directories of a repository, sorted.
+/// Names of the model directories of a repository, sorted ([`Repository::model_names`]).
 pub fn model_names(repo: &Path) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(repo).map_err(|e| {
-        ServerError::Internal(format!(
-            "cannot read the model repository '{}': {e}",
-            repo.display()
-        ))
-    })?;
-    let mut names: Vec<String> = rd
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    Ok(names)
+    let repository = Repository::new(repo).map_err(repo_error)?;
+    repository
+        .model_names()
+        .map_err(|e| ServerError::Internal(format!("cannot read the model repository: {e}")))
 }
 
 /// Read a model directory. `config_json` replaces `config.pbtxt` (repository load API).
@@ -66,16 +53,16 @@ pub fn read_source(repo: &Path, name: &str, config_json: Option<&str>) -> Result
         if cfg.name.is_empty() {
             cfg.name = name.to_string();
         }
-        if !cfg.platform.is_empty() || !cfg.backend.is_empty() {
-            entry.platform = platform_of(&cfg);
-        }
-        entry.config = Ok(cfg);
+        entry.set_config(cfg);
     }
     let mut config = entry
         .config
         .clone()
         .map_err(|e| ServerError::Unavailable(e.to_string()))?;
+    // A custom backend (plugin library) has no model file: its versions are directories.
+    let custom = crate::plugin_backend::custom_backend(&config).is_some();
     let unsupported = match &entry.platform {
+        Platform::Unsupported(_) if custom => None,
         Platform::Unsupported(r) => Some(format!("model '{name}': {r}")),
         p => {
             if config.platform.is_empty() && config.backend.is_empty() {
@@ -84,11 +71,15 @@ pub fn read_source(repo: &Path, name: &str, config_json: Option<&str>) -> Result
             None
         }
     };
-    let versions = resolve_versions(config.version_policy.as_ref(), &entry.versions);
-    let files = versions
+    let files = entry
+        .versions_to_serve()
         .into_iter()
         .map(|v| {
-            let f = model_files(&entry, v).map_err(|e| e.to_string());
+            let f = if custom {
+                crate::plugin_backend::version_files(&entry.dir, v)
+            } else {
+                model_files(&entry, v).map_err(|e| e.to_string())
+            };
             (v as i64, f)
         })
         .collect();
@@ -106,39 +97,4 @@ pub fn read_source(repo: &Path, name: &str, config_json: Option<&str>) -> Result
 pub fn finish_config(name: &str, cfg: &mut ModelConfig) -> Result<()> {
     normalize(cfg, &[]);
     validate(cfg).map_err(|e| ServerError::Unavailable(format!("model '{name}': {e}")))
-}
-
-/// A hash of every file's path, size and modification time under `dir`.
-pub fn fingerprint(dir: &Path) -> u64 {
-    let mut h = DefaultHasher::new();
-    let mut stack = vec![dir.to_path_buf()];
-    let mut entries = Vec::new();
-    let mut visited = 0usize;
-    while let Some(d) = stack.pop() {
-        visited += 1;
-        if visited > 10_000 {
-            break;
-        }
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                stack.push(p);
-            } else {
-                let mtime = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                entries.push((p, m.len(), mtime));
-            }
-        }
-    }
-    entries.sort();
-    entries.hash(&mut h);
-    h.finish()
 }

@@ -207,6 +207,16 @@ fn layer(l: &pb::Layer) -> Result<LayerInfo, EngineError> {
 
 /// Check and decode plan bytes into an engine for `backend`.
 pub(crate) fn decode_engine(bytes: &[u8], backend: Arc<dyn Backend>) -> Result<Inner, EngineError> {
+    decode_engine_with_plugins(bytes, backend, &crate::PluginRegistry::default())
+}
+
+/// Check and decode plan bytes into an engine for `backend`, its plugin layers from
+/// `plugins`.
+pub(crate) fn decode_engine_with_plugins(
+    bytes: &[u8],
+    backend: Arc<dyn Backend>,
+    plugins: &crate::PluginRegistry,
+) -> Result<Inner, EngineError> {
     let (header, weights) = read_container(bytes)?;
     let t = header
         .target
@@ -225,10 +235,11 @@ pub(crate) fn decode_engine(bytes: &[u8], backend: Arc<dyn Backend>) -> Result<I
             missing: target.missing_on(host),
         });
     }
-    let graph = graph(
+    let mut graph = graph(
         header.graph.as_ref().ok_or_else(|| bad("missing graph"))?,
         weights,
     )?;
+    crate::plugin::resolve_plan_graph(&mut graph, plugins)?;
     let mut missing = Vec::new();
     unresolved(&graph, "", &mut missing);
     if !missing.is_empty() {

@@ -1,8 +1,10 @@
 //! Activations fused into the output stage of the heavy kernels (and used by the unary
-//! elementwise tactic): parsed from a fused layer's `activation` / `activation_alpha` /
-//! `activation_beta` attributes, applied to a slice in place.
+//! elementwise tactic): converted from the fused layer's
+//! [`kiln_core::ops::fused::Activation`] (which parses the attributes), applied to a slice in
+//! place with loops that vectorize.
 
-use kiln_core::{Attributes, Error, Result};
+use kiln_core::ops::fused::Activation as FusedActivation;
+use kiln_core::{Attributes, Result};
 
 /// An activation applied elementwise after bias and residual.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,38 +33,9 @@ pub enum Activation {
 
 impl Activation {
     /// The activation named by a fused layer's attributes (`activation`, with
-    /// `activation_alpha` / `activation_beta`); the empty string or a missing attribute is
-    /// [`Activation::Identity`].
+    /// `activation_alpha` / `activation_beta`), as the core fused-layer type parses them.
     pub fn from_attrs(a: &Attributes) -> Result<Activation> {
-        let name = a.string_or("activation", String::new())?;
-        let alpha = a.float("activation_alpha")?;
-        let beta = a.float("activation_beta")?;
-        Activation::from_name(&name, alpha, beta)
-    }
-
-    /// The activation `name` with optional parameters (ONNX defaults when absent).
-    pub fn from_name(name: &str, alpha: Option<f32>, beta: Option<f32>) -> Result<Activation> {
-        Ok(match name {
-            "" | "Identity" => Activation::Identity,
-            "Relu" => Activation::Relu,
-            "Clip" | "Relu6" => Activation::Clip(
-                alpha.unwrap_or(f32::NEG_INFINITY),
-                beta.unwrap_or(if name == "Relu6" { 6.0 } else { f32::INFINITY }),
-            ),
-            "Sigmoid" => Activation::Sigmoid,
-            "Tanh" => Activation::Tanh,
-            "LeakyRelu" => Activation::LeakyRelu(alpha.unwrap_or(0.01)),
-            "HardSwish" => Activation::HardSwish,
-            "HardSigmoid" => Activation::HardSigmoid(alpha.unwrap_or(0.2), beta.unwrap_or(0.5)),
-            "Gelu" => Activation::Gelu,
-            "GeluTanh" => Activation::GeluTanh,
-            other => {
-                return Err(Error::attr(
-                    "activation",
-                    format!("unknown activation '{other}'"),
-                ));
-            }
-        })
+        FusedActivation::from_attrs(a).map(Activation::from)
     }
 
     /// The activation of one value.
@@ -104,6 +77,7 @@ impl Activation {
             Activation::HardSigmoid(a, b) => xs
                 .iter_mut()
                 .for_each(|x| *x = (a * *x + b).clamp(0.0, 1.0)),
+            Activation::Gelu => super::fastmath::gelu_slice(xs),
             other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
         }
     }
@@ -111,6 +85,23 @@ impl Activation {
     /// True for the identity.
     pub fn is_identity(self) -> bool {
         self == Activation::Identity
+    }
+}
+
+impl From<FusedActivation> for Activation {
+    fn from(a: FusedActivation) -> Activation {
+        match a {
+            FusedActivation::None => Activation::Identity,
+            FusedActivation::Relu => Activation::Relu,
+            FusedActivation::Clip { min, max } => Activation::Clip(min, max),
+            FusedActivation::Sigmoid => Activation::Sigmoid,
+            FusedActivation::Tanh => Activation::Tanh,
+            FusedActivation::LeakyRelu { alpha } => Activation::LeakyRelu(alpha),
+            FusedActivation::HardSwish => Activation::HardSwish,
+            FusedActivation::HardSigmoid { alpha, beta } => Activation::HardSigmoid(alpha, beta),
+            FusedActivation::Gelu => Activation::Gelu,
+            FusedActivation::GeluTanh => Activation::GeluTanh,
+        }
     }
 }
 
@@ -151,15 +142,26 @@ mod tests {
     }
 
     #[test]
-    fn parses_names_and_rejects_unknown() {
+    fn converts_the_parsed_fused_activation() {
+        use kiln_core::Attribute;
+        let attrs = Attributes::new()
+            .with("activation", Attribute::String("Clip".into()))
+            .with("activation_alpha", Attribute::Float(0.0))
+            .with("activation_beta", Attribute::Float(6.0));
         assert_eq!(
-            Activation::from_name("Clip", Some(0.0), Some(6.0)).unwrap(),
+            Activation::from_attrs(&attrs).unwrap(),
             Activation::Clip(0.0, 6.0)
         );
+        let leaky = Attributes::new().with("activation", Attribute::String("LeakyRelu".into()));
         assert_eq!(
-            Activation::from_name("LeakyRelu", None, None).unwrap(),
+            Activation::from_attrs(&leaky).unwrap(),
             Activation::LeakyRelu(0.01)
         );
-        assert!(Activation::from_name("Swish7", None, None).is_err());
+        assert_eq!(
+            Activation::from_attrs(&Attributes::new()).unwrap(),
+            Activation::Identity
+        );
+        let bad = Attributes::new().with("activation", Attribute::String("Swish7".into()));
+        assert!(Activation::from_attrs(&bad).is_err());
     }
 }

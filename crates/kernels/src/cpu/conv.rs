@@ -5,6 +5,8 @@
 
 use super::activation::Activation;
 use super::conv_algos::{conv_direct, conv_gemm, conv_tiled};
+use super::conv_packed::{conv_packed, filters_fit, pack_filters};
+use super::packed::{PackCache, PackedA};
 use crate::{RunContext, Tactic};
 use kiln_core::ndarray::{ArrayD, IxDyn};
 use kiln_core::{Attributes, Error, Node, Op, Result, Tensor, Value};
@@ -248,6 +250,9 @@ pub enum ConvAlgo {
     /// Direct loops over output rows, one plane per task (`direct`; the depthwise kernel of
     /// MobileNets).
     Direct,
+    /// Filters packed once (constant weights), blocks of `cols` positions im2col'ed into
+    /// panels per task, the register-blocked micro-kernel (`packed-<cols>`).
+    Packed(usize),
 }
 
 /// A Conv or FusedConv layer run by one algorithm.
@@ -259,6 +264,7 @@ pub struct ConvTactic {
     fused: bool,
     algo: ConvAlgo,
     name: String,
+    filters: PackCache<Vec<PackedA>>,
 }
 
 impl ConvTactic {
@@ -280,6 +286,7 @@ impl ConvTactic {
             ConvAlgo::Gemm => "im2col-gemm".to_string(),
             ConvAlgo::Tiled(cols) => format!("im2col-tiled-{cols}"),
             ConvAlgo::Direct => "direct".to_string(),
+            ConvAlgo::Packed(cols) => format!("packed-{cols}"),
         };
         Some(ConvTactic {
             op: node.op.clone(),
@@ -288,6 +295,7 @@ impl ConvTactic {
             fused,
             algo,
             name,
+            filters: PackCache::new(),
         })
     }
 
@@ -297,13 +305,14 @@ impl ConvTactic {
     pub fn candidates(node: &Node) -> Vec<ConvTactic> {
         let grouped = node.attrs.int_or("group", 1).is_ok_and(|g| g > 1);
         let algos: &[ConvAlgo] = if grouped {
-            &[ConvAlgo::Direct, ConvAlgo::Gemm]
+            &[ConvAlgo::Direct, ConvAlgo::Gemm, ConvAlgo::Packed(128)]
         } else {
             &[
+                ConvAlgo::Packed(128),
+                ConvAlgo::Packed(512),
                 ConvAlgo::Tiled(256),
                 ConvAlgo::Gemm,
                 ConvAlgo::Tiled(96),
-                ConvAlgo::Tiled(1024),
             ]
         };
         algos
@@ -363,6 +372,13 @@ impl ConvTactic {
         };
         let zd = z_std.as_ref().and_then(|z| z.as_slice());
         let total = geom.n * geom.m * geom.positions();
+        let packed = match self.algo {
+            ConvAlgo::Packed(_) => match self.filters.get(w) {
+                Some(pw) if filters_fit(&geom, &pw) => Some(pw),
+                _ => Some(std::sync::Arc::new(pack_filters(&geom, wd))),
+            },
+            _ => None,
+        };
         let mut out = ctx.alloc_f32(total);
         if total > 0 {
             let stage = OutputStage {
@@ -374,6 +390,10 @@ impl ConvTactic {
                 ConvAlgo::Gemm => conv_gemm(&geom, xd, wd, &stage, &mut out, ctx),
                 ConvAlgo::Tiled(cols) => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
                 ConvAlgo::Direct => conv_direct(&geom, xd, wd, &stage, &mut out),
+                ConvAlgo::Packed(cols) => match &packed {
+                    Some(pw) => conv_packed(&geom, xd, pw, &stage, cols, &mut out),
+                    None => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
+                },
             }
         }
         ArrayD::from_shape_vec(IxDyn(&geom.out_shape), out).map_err(|e| Error::shape(e.to_string()))
@@ -448,4 +468,38 @@ impl Tactic for ConvTactic {
         }
         self.op.eval_values(inputs, &ctx.eval)
     }
+
+    fn prepare(&self, constants: &[Option<&Value>]) {
+        if !matches!(self.algo, ConvAlgo::Packed(_)) {
+            return;
+        }
+        let packed = match constants.get(1) {
+            Some(Some(Value::Tensor(Tensor::F32(w)))) if w.is_standard_layout() => {
+                pack_constant_filters(&self.params, w).map(|p| (w, p))
+            }
+            _ => None,
+        };
+        self.filters.set(packed);
+    }
+}
+
+/// The filters `w` packed per group, when `params` and the weight shape make sense.
+fn pack_constant_filters(params: &ConvParams, w: &ArrayD<f32>) -> Option<Vec<PackedA>> {
+    let ws = w.shape();
+    if !(ws.len() == 3 || ws.len() == 4) {
+        return None;
+    }
+    let g = usize::try_from(params.group).ok()?;
+    let m = ws[0];
+    if g == 0 || m % g != 0 || m == 0 {
+        return None;
+    }
+    let kc: usize = ws[1..].iter().product();
+    let mg = m / g;
+    let wd = w.as_slice()?;
+    Some(
+        (0..g)
+            .map(|grp| PackedA::pack(mg, kc, &wd[grp * mg * kc..(grp + 1) * mg * kc], kc, 1))
+            .collect(),
+    )
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 /// A raw output pointer shared by tasks that write disjoint elements.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 
 // SAFETY: tasks given an `OutPtr` write disjoint element ranges of one live allocation
 // (documented at each use), so sharing the pointer between threads is sound.
@@ -19,7 +19,7 @@ unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
     /// The pointer (a method, so closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -54,7 +54,14 @@ pub(crate) fn input_row(g: &ConvGeom, oy: usize, ky: usize) -> Option<usize> {
 
 /// One im2col row (`ch, ky, kx`) for output positions `start..start + dst.len()` of the
 /// image group whose first input plane starts at `plane0` in `x`.
-fn im2col_row(g: &ConvGeom, x: &[f32], plane0: usize, row: usize, start: usize, dst: &mut [f32]) {
+pub(crate) fn im2col_row(
+    g: &ConvGeom,
+    x: &[f32],
+    plane0: usize,
+    row: usize,
+    start: usize,
+    dst: &mut [f32],
+) {
     let kx = row % g.kw;
     let ky = (row / g.kw) % g.kh;
     let ch = row / (g.kw * g.kh);

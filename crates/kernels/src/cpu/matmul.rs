@@ -3,6 +3,8 @@
 //! A 2-D right operand folds the left operand's batch dims into one tall product.
 
 use super::activation::Activation;
+use super::matmul_packed::matmul_packed;
+use super::packed::{PackCache, PackedB};
 use super::sgemm::{Par, sgemm_raw, sgemm_split};
 use crate::{RunContext, Tactic};
 use kiln_core::ndarray::{ArrayD, IxDyn};
@@ -19,6 +21,8 @@ pub struct MatMulGemm {
     alpha: f32,
     trans_b: bool,
     act: Activation,
+    /// `Some` for the `packed` tactic: the constant right operand, packed once.
+    packed: Option<PackCache<PackedB>>,
 }
 
 impl MatMulGemm {
@@ -30,7 +34,16 @@ impl MatMulGemm {
             alpha: 1.0,
             trans_b: false,
             act: Activation::Identity,
+            packed: None,
         }
+    }
+
+    /// The `packed` tactic of a MatMul or FusedMatMul node: a constant 2-D right operand is
+    /// packed once for the micro-kernel (other right operands run as the `gemm` tactic).
+    pub fn packed_from_node(node: &Node) -> Option<MatMulGemm> {
+        let mut t = MatMulGemm::from_node(node)?;
+        t.packed = Some(PackCache::new());
+        Some(t)
     }
 
     /// The tactic for a MatMul or FusedMatMul node; `None` when the attributes are not
@@ -46,13 +59,37 @@ impl MatMulGemm {
             alpha: a.float_or("alpha", 1.0).ok()?,
             trans_b: a.int_or("trans_b", 0).ok()? != 0,
             act: Activation::from_attrs(a).ok()?,
+            packed: None,
         })
     }
 }
 
 impl Tactic for MatMulGemm {
     fn name(&self) -> &str {
-        "gemm"
+        if self.packed.is_some() {
+            "packed"
+        } else {
+            "gemm"
+        }
+    }
+
+    fn prepare(&self, constants: &[Option<&Value>]) {
+        let Some(cache) = &self.packed else {
+            return;
+        };
+        let packed = match constants.get(1) {
+            Some(Some(Value::Tensor(Tensor::F32(b)))) if b.ndim() == 2 => b.as_slice().map(|bd| {
+                let (r, c) = (b.shape()[0], b.shape()[1]);
+                let pb = if self.trans_b {
+                    PackedB::pack(c, r, bd, 1, c)
+                } else {
+                    PackedB::pack(r, c, bd, c, 1)
+                };
+                (b, pb)
+            }),
+            _ => None,
+        };
+        cache.set(packed);
     }
 
     fn run(&self, inputs: &[Option<&Value>], ctx: &RunContext<'_>) -> Result<Vec<Value>> {
@@ -72,7 +109,8 @@ impl Tactic for MatMulGemm {
                 trans_b: self.trans_b,
                 act: self.act,
             };
-            if let Some(y) = matmul_fused(a, b, bias, z, spec, ctx)? {
+            let packed = self.packed.as_ref().and_then(|c| c.get(b));
+            if let Some(y) = matmul_fused_with(a, b, bias, z, spec, packed.as_deref(), ctx)? {
                 return Ok(vec![Value::Tensor(Tensor::F32(y))]);
             }
         }
@@ -111,6 +149,19 @@ pub fn matmul_fused(
     bias: Option<&ArrayD<f32>>,
     z: Option<&ArrayD<f32>>,
     spec: MatMulSpec,
+    ctx: &RunContext<'_>,
+) -> Result<Option<ArrayD<f32>>> {
+    matmul_fused_with(a, b, bias, z, spec, None, ctx)
+}
+
+/// [`matmul_fused`], with `b` already packed (`packed`: `op(B)` as a `k x n` [`PackedB`]).
+fn matmul_fused_with(
+    a: &ArrayD<f32>,
+    b: &ArrayD<f32>,
+    bias: Option<&ArrayD<f32>>,
+    z: Option<&ArrayD<f32>>,
+    spec: MatMulSpec,
+    packed: Option<&PackedB>,
     ctx: &RunContext<'_>,
 ) -> Result<Option<ArrayD<f32>>> {
     if a.ndim() == 0 || b.ndim() == 0 {
@@ -174,8 +225,23 @@ pub fn matmul_fused(
     let mut out = ctx.alloc_f32(nb * m * n);
     // B element (p, j) of batch bj: row-major k x n, or (trans_b) stored n x k.
     let (b_rs, b_cs) = if spec.trans_b { (1, k) } else { (n, 1) };
-    if m * n > 0 {
-        let b_fixed = bbatch.iter().product::<usize>() == 1 && abatch.len() == batch.len();
+    let zd = z_std.as_ref().and_then(|z| z.as_slice());
+    let finish = |r: usize, j0: usize, line: &mut [f32]| {
+        if let Some(bv) = &bias_vec {
+            line.iter_mut().zip(&bv[j0..]).for_each(|(x, v)| *x += v);
+        }
+        if let Some(zd) = zd {
+            let (off, len) = (r * n + j0, line.len());
+            line.iter_mut()
+                .zip(&zd[off..off + len])
+                .for_each(|(x, v)| *x += v);
+        }
+        spec.act.apply_slice(line);
+    };
+    let b_fixed = bbatch.iter().product::<usize>() == 1 && abatch.len() == batch.len();
+    if let Some(pb) = packed.filter(|pb| b_fixed && b.ndim() == 2 && pb.k == k && pb.n == n) {
+        matmul_packed(nb * m, ad, spec.alpha, pb, &mut out, &finish);
+    } else if m * n > 0 {
         if b_fixed {
             // One tall product: all of A's batches share B.
             // SAFETY: A is (nb * m) x k row-major inside `ad` (nb * m * k elements since A's
@@ -233,23 +299,13 @@ pub fn matmul_fused(
                 }
             }
         }
-        let zd = z_std.as_ref().and_then(|z| z.as_slice());
         if bias_vec.is_some() || zd.is_some() || !spec.act.is_identity() {
             let rows_per = (4096 / n.max(1)).max(1);
             out.par_chunks_mut(rows_per * n)
                 .enumerate()
                 .for_each(|(ci, block)| {
                     for (r, line) in block.chunks_mut(n).enumerate() {
-                        if let Some(bv) = &bias_vec {
-                            line.iter_mut().zip(bv).for_each(|(x, v)| *x += v);
-                        }
-                        if let Some(zd) = zd {
-                            let off = (ci * rows_per + r) * n;
-                            line.iter_mut()
-                                .zip(&zd[off..off + n])
-                                .for_each(|(x, v)| *x += v);
-                        }
-                        spec.act.apply_slice(line);
+                        finish(ci * rows_per + r, 0, line);
                     }
                 });
         }

@@ -9,12 +9,16 @@ mod attention;
 mod batch_norm;
 mod conv;
 mod conv_algos;
+mod conv_packed;
 mod depthwise;
 mod elementwise;
+mod fastmath;
 mod features;
 mod gemm_op;
 mod layer_norm;
 mod matmul;
+mod matmul_packed;
+mod packed;
 mod pool;
 mod reference;
 mod sgemm;
@@ -30,6 +34,7 @@ pub use features::detect_features;
 pub use gemm_op::GemmTactic;
 pub use layer_norm::LayerNormTactic;
 pub use matmul::{MatMulGemm, MatMulSpec, matmul_f32, matmul_fused};
+pub use packed::{KC, MR, NR, PackCache, PackedA, PackedB, micro_kernel};
 pub use pool::PoolTactic;
 pub use reference::ReferenceTactic;
 pub use sgemm::{MatLayout, Par, sgemm, sgemm_raw, sgemm_split};
@@ -99,7 +104,11 @@ fn fast_tactics(node: &Node) -> Vec<Box<dyn Tactic>> {
             .into_iter()
             .map(|t| Box::new(t) as Box<dyn Tactic>)
             .collect(),
-        ("", "MatMul") | (KILN_DOMAIN, "FusedMatMul") => boxed(MatMulGemm::from_node(node)),
+        ("", "MatMul") | (KILN_DOMAIN, "FusedMatMul") => {
+            let mut out = boxed(MatMulGemm::packed_from_node(node));
+            out.extend(boxed(MatMulGemm::from_node(node)));
+            out
+        }
         ("", "Gemm") => boxed(GemmTactic::from_node(node)),
         ("", "Attention") => boxed(AttentionTactic::from_node(node)),
         ("", "Add" | "Sub" | "Mul" | "Div") => boxed(BinaryTactic::from_node(node)),

@@ -39,11 +39,7 @@ pub(crate) fn softmax_lane(xs: &mut [f32], log: bool) {
         let lse = max + sum.ln();
         xs.iter_mut().for_each(|x| *x -= lse);
     } else {
-        let mut sum = 0.0f32;
-        for x in xs.iter_mut() {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
+        let sum = super::fastmath::exp_shift_sum(xs, max);
         let inv = 1.0 / sum;
         xs.iter_mut().for_each(|x| *x *= inv);
     }

@@ -2,9 +2,11 @@
 //! codes in [`status_of`].
 
 mod convert;
+mod limit;
 mod service;
 
 pub use convert::{to_request, to_response};
+pub use limit::SizeLimitStatus;
 pub use service::GrpcService;
 
 use crate::error::ServerError;

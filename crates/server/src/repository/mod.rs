@@ -21,6 +21,7 @@ pub use versions::{available_versions, resolve_versions};
 
 use crate::config::{self, ConfigError, FieldProblem, ModelConfig};
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,6 +93,12 @@ impl Repository {
     /// an unsupported platform) are recorded in its entry and never stop the scan; only an
     /// unreadable root is an error.
     pub fn scan(&self) -> Result<Vec<ModelEntry>, RepositoryError> {
+        let names = self.model_names()?;
+        Ok(names.iter().map(|n| self.read_entry(n)).collect())
+    }
+
+    /// The names of the model directories, sorted (hidden and non-UTF-8 names skipped).
+    pub fn model_names(&self) -> Result<Vec<String>, RepositoryError> {
         let mut names = Vec::new();
         let dir = std::fs::read_dir(&self.root).map_err(|e| RepositoryError::io(&self.root, e))?;
         for item in dir {
@@ -107,7 +114,7 @@ impl Repository {
             names.push(name);
         }
         names.sort();
-        Ok(names.iter().map(|n| self.read_entry(n)).collect())
+        Ok(names)
     }
 
     /// One model by name (for explicit loads). A name that is not a model directory of this
@@ -142,26 +149,79 @@ impl Repository {
             tracing::warn!("model '{name}': {e}");
             Vec::new()
         });
-        let platform = match &config {
-            Ok(c) if !c.platform.is_empty() || !c.backend.is_empty() => platform_of(c),
-            Ok(_) => match versions.last() {
-                Some(v) => detect_platform(&dir.join(v.to_string())),
-                None => Platform::Unsupported(format!(
-                    "model '{name}' has no numeric version directory (e.g. {}/1/model.onnx)",
-                    dir.display()
-                )),
-            },
-            Err(e) => Platform::Unsupported(e.to_string()),
-        };
-        ModelEntry {
+        let mut entry = ModelEntry {
             name: name.to_string(),
             dir,
             has_config_file,
             config,
             versions,
-            platform,
+            platform: Platform::Unsupported(String::new()),
+        };
+        entry.platform = entry.find_platform();
+        entry
+    }
+}
+
+impl ModelEntry {
+    /// Replace the configuration (the repository load API's JSON override) and decide the
+    /// platform again from it.
+    pub fn set_config(&mut self, config: ModelConfig) {
+        self.config = Ok(config);
+        self.platform = self.find_platform();
+    }
+
+    /// The platform from the configuration's platform/backend, or, when it names neither,
+    /// from the files of the newest version.
+    fn find_platform(&self) -> Platform {
+        match &self.config {
+            Ok(c) if !c.platform.is_empty() || !c.backend.is_empty() => platform_of(c),
+            Ok(_) => match self.versions.last() {
+                Some(&v) => detect_platform(&self.version_dir(v)),
+                None => Platform::Unsupported(format!(
+                    "model '{}' has no numeric version directory (e.g. {}/1/model.onnx)",
+                    self.name,
+                    self.dir.display()
+                )),
+            },
+            Err(e) => Platform::Unsupported(e.to_string()),
         }
     }
+}
+
+/// A hash of every file's path, size and modification time under a model directory (what
+/// poll mode compares to see that a model changed). At most 10,000 directories are read.
+pub fn fingerprint(dir: &Path) -> u64 {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut entries = Vec::new();
+    let mut visited = 0usize;
+    while let Some(d) = stack.pop() {
+        visited += 1;
+        if visited > 10_000 {
+            break;
+        }
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                let mtime = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                entries.push((p, m.len(), mtime));
+            }
+        }
+    }
+    entries.sort();
+    let mut h = DefaultHasher::new();
+    entries.hash(&mut h);
+    h.finish()
 }
 
 /// Fill an empty configuration name from the directory; refuse a different one.

@@ -37,6 +37,9 @@ pub struct BatcherSettings {
     pub default_priority: u32,
     /// Policy of each level (index 0 is level 1).
     pub policies: Vec<QueuePolicy>,
+    /// Answer requests in the order they arrived (`preserve_ordering`), even when several
+    /// instances finish their batches out of order.
+    pub preserve_ordering: bool,
 }
 
 impl BatcherSettings {
@@ -84,11 +87,31 @@ pub(super) fn run(
         .clamp(1, max_batch.max(1));
     let mut idle = 0usize;
     let mut closing = false;
+    let order = if settings.preserve_ordering {
+        match start_sequencer(model) {
+            Ok(tx) => Some(tx),
+            Err(e) => {
+                tracing::error!(model, error = %e, "preserve_ordering is off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let accept = |settings: &BatcherSettings,
+                  queues: &mut Vec<VecDeque<Pending>>,
+                  mut p: Pending,
+                  stats: &ModelStats| {
+        if let Some(order) = &order {
+            p = in_order(order, p);
+        }
+        admit(model, settings, queues, p, stats)
+    };
     loop {
         // Take everything that arrived.
         loop {
             match incoming.try_recv() {
-                Ok(p) => admit(model, &settings, &mut queues, p, &stats),
+                Ok(p) => accept(&settings, &mut queues, p, &stats),
                 Err(crossbeam_channel::TryRecvError::Empty) => break,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => {
                     closing = true;
@@ -149,7 +172,7 @@ pub(super) fn run(
         let timeout = timeout.unwrap_or(Duration::from_secs(3600));
         select! {
             recv(incoming) -> msg => match msg {
-                Ok(p) => admit(model, &settings, &mut queues, p, &stats),
+                Ok(p) => accept(&settings, &mut queues, p, &stats),
                 Err(_) => closing = true,
             },
             recv(free) -> msg => match msg {
@@ -161,6 +184,46 @@ pub(super) fn run(
             },
             default(timeout) => {}
         }
+    }
+}
+
+type Reply = crate::error::Result<crate::request::InferResponse>;
+type Ordered = (
+    tokio::sync::oneshot::Receiver<Reply>,
+    tokio::sync::oneshot::Sender<Reply>,
+);
+
+/// Start the thread that forwards answers in arrival order (`preserve_ordering`).
+fn start_sequencer(model: &str) -> std::io::Result<Sender<Ordered>> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name(format!("{model}-order"))
+        .spawn(move || sequence(rx))?;
+    Ok(tx)
+}
+
+/// Route a request's answer through the sequencer: the instance answers an inner channel,
+/// the sequencer forwards the answers to the clients one at a time, in arrival order.
+fn in_order(order: &Sender<Ordered>, mut p: Pending) -> Pending {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let client = std::mem::replace(&mut p.reply, tx);
+    if let Err(e) = order.send((rx, client)) {
+        // The sequencer is gone: answer directly.
+        let (_, client) = e.into_inner();
+        p.reply = client;
+    }
+    p
+}
+
+/// The sequencer's loop: wait for each answer in turn and forward it.
+fn sequence(rx: Receiver<Ordered>) {
+    for (answer, client) in rx {
+        let r = answer.blocking_recv().unwrap_or_else(|_| {
+            Err(ServerError::Internal(
+                "the request was dropped by the scheduler".to_string(),
+            ))
+        });
+        let _ = client.send(r);
     }
 }
 
@@ -299,6 +362,37 @@ fn fail_all(model: &str, queues: &mut [VecDeque<Pending>], stats: &ModelStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(id: &str) -> Reply {
+        Ok(crate::request::InferResponse {
+            id: id.to_string(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn sequencer_answers_in_arrival_order() {
+        let (order_tx, order_rx) = crossbeam_channel::unbounded();
+        let seq = std::thread::spawn(move || sequence(order_rx));
+        let (inner1, r1) = tokio::sync::oneshot::channel();
+        let (c1, mut client1) = tokio::sync::oneshot::channel();
+        let (inner2, r2) = tokio::sync::oneshot::channel();
+        let (c2, mut client2) = tokio::sync::oneshot::channel();
+        order_tx.send((r1, c1)).unwrap();
+        order_tx.send((r2, c2)).unwrap();
+        // The second request finishes first: its client must wait for the first.
+        inner2.send(answer("second")).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            client2.try_recv().is_err(),
+            "answered before the first request"
+        );
+        inner1.send(answer("first")).unwrap();
+        drop(order_tx);
+        seq.join().unwrap();
+        assert_eq!(client1.try_recv().unwrap().unwrap().id, "first");
+        assert_eq!(client2.try_recv().unwrap().unwrap().id, "second");
+    }
 
     #[test]
     fn priority_levels_and_deadlines() {

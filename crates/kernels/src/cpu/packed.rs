@@ -1,0 +1,433 @@
+//! A register-blocked f32 GEMM micro-kernel over packed panels, and the packed operand
+//! formats: the left operand in panels of [`MR`] rows (`[k][MR]` each), the right one in
+//! panels of [`NR`] columns (`[k][NR]` each), both zero-padded. Constant weights are packed
+//! once ([`PackedA`] for convolution filters, [`PackedB`] for MatMul weights) and kept by the
+//! tactic ([`PackCache`]); only activations are packed per call. The kernel is written with
+//! AVX-512 intrinsics and as portable code (compiled for AVX2+FMA too), picked at run time.
+
+use kiln_core::ndarray::ArrayD;
+use std::sync::{Arc, RwLock};
+
+/// Rows of one micro-tile (left-operand panel height).
+pub const MR: usize = 8;
+/// Columns of one micro-tile (right-operand panel width).
+pub const NR: usize = 32;
+/// Depth of one block of the reduction dimension (panels of this depth stay in L1/L2).
+pub const KC: usize = 128;
+
+/// An `m x k` left operand packed as `ceil(m / MR)` panels of `[k][MR]`.
+#[derive(Debug, Clone)]
+pub struct PackedA {
+    /// Rows.
+    pub m: usize,
+    /// Columns (reduction depth).
+    pub k: usize,
+    data: Vec<f32>,
+}
+
+impl PackedA {
+    /// Pack `m x k` with element `(i, p)` at `src[i * rs + p * cs]`.
+    pub fn pack(m: usize, k: usize, src: &[f32], rs: usize, cs: usize) -> PackedA {
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0f32; panels * k * MR];
+        for (pi, panel) in data.chunks_mut(k * MR).enumerate() {
+            for ii in 0..MR.min(m - pi * MR) {
+                let row = pi * MR + ii;
+                for p in 0..k {
+                    panel[p * MR + ii] = src[row * rs + p * cs];
+                }
+            }
+        }
+        PackedA { m, k, data }
+    }
+
+    /// Panel `i` (rows `i * MR..`) from depth `p0` on.
+    #[inline]
+    pub fn panel(&self, i: usize, p0: usize) -> &[f32] {
+        &self.data[(i * self.k + p0) * MR..(i + 1) * self.k * MR]
+    }
+}
+
+/// A `k x n` right operand packed as `ceil(n / NR)` panels of `[k][NR]`.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    /// Rows (reduction depth).
+    pub k: usize,
+    /// Columns.
+    pub n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// Pack `k x n` with element `(p, j)` at `src[p * rs + j * cs]`.
+    pub fn pack(k: usize, n: usize, src: &[f32], rs: usize, cs: usize) -> PackedB {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0f32; panels * k * NR];
+        for (q, panel) in data.chunks_mut(k * NR).enumerate() {
+            let cols = NR.min(n - q * NR);
+            for p in 0..k {
+                let dst = &mut panel[p * NR..p * NR + cols];
+                if cs == 1 {
+                    let s = p * rs + q * NR;
+                    dst.copy_from_slice(&src[s..s + cols]);
+                } else {
+                    for (jj, d) in dst.iter_mut().enumerate() {
+                        *d = src[p * rs + (q * NR + jj) * cs];
+                    }
+                }
+            }
+        }
+        PackedB { k, n, data }
+    }
+
+    /// Panel `q` (columns `q * NR..`) from depth `p0` on.
+    #[inline]
+    pub fn panel(&self, q: usize, p0: usize) -> &[f32] {
+        &self.data[(q * self.k + p0) * NR..(q + 1) * self.k * NR]
+    }
+}
+
+/// `C[rows x cols] (+)= A_panel[kc][MR] * B[kc][cols]`, `B` with row stride `ldb` (`NR`
+/// for a packed panel; only its first `cols` columns are read), `C` with row stride `ldc`.
+///
+/// # Safety
+/// `a` holds `kc * MR` elements; `b[p * ldb + j]` is readable for `p < kc`, `j < cols`;
+/// `c[i * ldc + j]` for `i < rows <= MR`, `j < cols <= NR` is writable and not accessed by
+/// anyone else during the call.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel(
+    kc: usize,
+    a: &[f32],
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    assert!(a.len() >= kc * MR && rows <= MR && cols <= NR);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: AVX-512F is available (checked); `a` is long enough (asserted); the
+            // caller's guarantees cover `b` and `c`.
+            return unsafe {
+                kernel_avx512(kc, a.as_ptr(), b, ldb, c, ldc, rows, cols, accumulate)
+            };
+        }
+        if has_avx2_fma() {
+            // SAFETY: AVX2 and FMA are available (checked); forwarded caller guarantees.
+            return unsafe { kernel_avx2(kc, a, b, ldb, c, ldc, rows, cols, accumulate) };
+        }
+    }
+    // SAFETY: forwarded caller guarantees.
+    unsafe { kernel_portable(kc, a, b, ldb, c, ldc, rows, cols, accumulate) }
+}
+
+/// Whether the AVX-512 kernel runs here (cached detection).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static F: OnceLock<bool> = OnceLock::new();
+    *F.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+}
+
+/// Whether the AVX2+FMA build of the portable kernel runs here (cached detection).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static F: OnceLock<bool> = OnceLock::new();
+    *F.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx512(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); MR];
+    let mut hi = [_mm512_setzero_ps(); MR];
+    let m0: __mmask16 = if cols >= 16 {
+        0xffff
+    } else {
+        (1u16 << cols) - 1
+    };
+    let m1: __mmask16 = if cols >= 32 {
+        0xffff
+    } else if cols > 16 {
+        (1u16 << (cols - 16)) - 1
+    } else {
+        0
+    };
+    if cols <= 16 {
+        // Half-width tile (narrow outputs: the 7x7 planes of late conv stages).
+        for p in 0..kc {
+            // SAFETY: p < kc: row p of the panel lies inside `a` (kc * MR values); the mask
+            // selects columns < cols of row p of `b` (the caller's guarantee).
+            unsafe {
+                let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
+                let ap = a.add(p * MR);
+                for i in 0..MR {
+                    lo[i] = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, lo[i]);
+                }
+            }
+        }
+    } else {
+        for p in 0..kc {
+            // SAFETY: p < kc: row p of the panel lies inside `a` (kc * MR values); the
+            // masks select columns < cols of row p of `b` (the caller's guarantee).
+            unsafe { kernel_step(a, b, ldb, p, m0, m1, &mut lo, &mut hi) };
+        }
+    }
+    for i in 0..MR {
+        if i < rows {
+            // SAFETY: row i < rows and the masked columns < cols lie in the caller's block.
+            unsafe {
+                let cp = c.add(i * ldc);
+                let (mut v0, mut v1) = (lo[i], hi[i]);
+                if accumulate {
+                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+                }
+                _mm512_mask_storeu_ps(cp, m0, v0);
+                _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+            }
+        }
+    }
+}
+
+/// One depth step of the full-width AVX-512 tile.
+///
+/// # Safety
+/// Row `p` of the `a` panel (`MR` values at `a + p * MR`) and the first `cols` values of
+/// row `p` of `b` (`b + p * ldb`, the columns the masks select) are readable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_step(
+    a: *const f32,
+    b: *const f32,
+    ldb: usize,
+    p: usize,
+    m0: std::arch::x86_64::__mmask16,
+    m1: std::arch::x86_64::__mmask16,
+    lo: &mut [std::arch::x86_64::__m512; MR],
+    hi: &mut [std::arch::x86_64::__m512; MR],
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: the reads the caller guarantees (masked loads touch selected columns only).
+    unsafe {
+        let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
+        let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb + 16));
+        let ap = a.add(p * MR);
+        for i in 0..MR {
+            let av = _mm512_set1_ps(*ap.add(i));
+            lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+            hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx2(
+    kc: usize,
+    a: &[f32],
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    // SAFETY: forwarded caller guarantees.
+    unsafe { kernel_portable(kc, a, b, ldb, c, ldc, rows, cols, accumulate) }
+}
+
+/// The portable kernel (auto-vectorized); also the reference for the tests.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_portable(
+    kc: usize,
+    a: &[f32],
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[0f32; NR]; MR];
+    let mut row = [0f32; NR];
+    for (p, ap) in a.chunks_exact(MR).take(kc).enumerate() {
+        // SAFETY: columns < cols of row p of `b` are readable (the caller's guarantee).
+        row[..cols].copy_from_slice(unsafe { std::slice::from_raw_parts(b.add(p * ldb), cols) });
+        for i in 0..MR {
+            let av = ap[i];
+            for j in 0..NR {
+                acc[i][j] += av * row[j];
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate().take(rows) {
+        for (j, &v) in row.iter().enumerate().take(cols) {
+            // SAFETY: (i, j) inside the caller's rows x cols block.
+            unsafe {
+                let cp = c.add(i * ldc + j);
+                *cp = if accumulate { *cp + v } else { v };
+            }
+        }
+    }
+}
+
+/// Packed constant weights remembered by a tactic, valid for one source tensor (its data
+/// address and shape: the engine's constants never move or change while it lives).
+pub struct PackCache<T> {
+    slot: RwLock<Option<(usize, Vec<usize>, Arc<T>)>>,
+}
+
+impl<T> std::fmt::Debug for PackCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let packed = self.slot.read().map(|s| s.is_some()).unwrap_or(false);
+        f.debug_struct("PackCache")
+            .field("packed", &packed)
+            .finish()
+    }
+}
+
+impl<T> Default for PackCache<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for PackCache<T> {
+    fn clone(&self) -> Self {
+        let slot = self.slot.read().map(|s| s.clone()).unwrap_or(None);
+        PackCache {
+            slot: RwLock::new(slot),
+        }
+    }
+}
+
+impl<T> PackCache<T> {
+    /// An empty cache.
+    pub fn new() -> Self {
+        PackCache {
+            slot: RwLock::new(None),
+        }
+    }
+
+    /// Remember `packed` for source `w` (`None`: forget).
+    pub fn set(&self, w: Option<(&ArrayD<f32>, T)>) {
+        let v = w.map(|(w, t)| (w.as_ptr() as usize, w.shape().to_vec(), Arc::new(t)));
+        if let Ok(mut s) = self.slot.write() {
+            *s = v;
+        }
+    }
+
+    /// The packed form of `w` when it is the tensor packed earlier.
+    pub fn get(&self, w: &ArrayD<f32>) -> Option<Arc<T>> {
+        let s = self.slot.read().ok()?;
+        match &*s {
+            Some((ptr, shape, t))
+                if *ptr == w.as_ptr() as usize
+                    && shape.as_slice() == w.shape()
+                    && w.is_standard_layout() =>
+            {
+                Some(t.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand(n: usize, seed: &mut u64) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn micro_kernel_matches_naive_on_odd_tiles() {
+        let mut seed = 7u64;
+        for &(m, n, k) in &[(8, 32, 5), (3, 17, 9), (5, 1, 1), (8, 31, 300), (1, 32, 2)] {
+            let a = rand(m * k, &mut seed);
+            let b = rand(k * n, &mut seed);
+            let pa = PackedA::pack(m, k, &a, k, 1);
+            let pb = PackedB::pack(k, n, &b, n, 1);
+            for accumulate in [false, true] {
+                let init = rand(m * n, &mut seed);
+                let mut c = init.clone();
+                // SAFETY: c is m x n with row stride n, m <= MR, n <= NR.
+                unsafe {
+                    micro_kernel(
+                        k,
+                        pa.panel(0, 0),
+                        pb.panel(0, 0).as_ptr(),
+                        NR,
+                        c.as_mut_ptr(),
+                        n,
+                        m,
+                        n,
+                        accumulate,
+                    )
+                };
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut want: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+                        if accumulate {
+                            want += init[i * n + j];
+                        }
+                        let got = c[i * n + j];
+                        assert!(
+                            (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                            "{m}x{n}x{k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packing_transposed_sources() {
+        let mut seed = 3u64;
+        let (k, n) = (5, 37);
+        let bt = rand(n * k, &mut seed); // stored n x k
+        let pb = PackedB::pack(k, n, &bt, 1, k);
+        assert_eq!(pb.panel(1, 2)[3], bt[(32 + 3) * k + 2]);
+        assert_eq!(pb.panel(1, 0)[5], 0.0); // column 37 is padding
+        let pa = PackedA::pack(n, k, &bt, k, 1);
+        assert_eq!(pa.panel(4, 1)[2], bt[34 * k + 1]);
+    }
+}

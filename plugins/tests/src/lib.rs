@@ -1,0 +1,1 @@
+//! Tests of Kiln plugins (see tests/).
