@@ -221,7 +221,11 @@ fn split_batch_for(info: &ModelInfo, t: &InferTensor, sizes: &[usize]) -> Result
 }
 
 /// The response of one request: the outputs it asked for (or all), classified on request.
-fn respond(info: &ModelInfo, req: &InferRequest, outs: Vec<InferTensor>) -> Result<InferResponse> {
+pub(crate) fn respond(
+    info: &ModelInfo,
+    req: &InferRequest,
+    outs: Vec<InferTensor>,
+) -> Result<InferResponse> {
     let outputs = if req.outputs.is_empty() {
         outs
     } else {

@@ -8,14 +8,13 @@
 //! same schedulers (default or dynamic batcher) as built-in models, and recorded in the same
 //! statistics and metrics.
 
-use crate::classify::classify;
 use crate::error::{Result, ServerError};
-use crate::instance::{ModelInfo, Pending};
+use crate::instance::{ModelInfo, Pending, respond};
 use crate::loader::{LoadOptions, ModelVersion, batcher_settings};
 use crate::proto::inference::ModelConfig;
 use crate::proto::inference::model_config::SchedulingChoice;
 use crate::repository::{ModelFiles, Platform, platform_of};
-use crate::request::{InferRequest, InferResponse, Signature};
+use crate::request::{InferResponse, Signature};
 use crate::scheduler::Scheduler;
 use crate::stats::ModelStats;
 use crate::tensor::{Datatype, InferTensor, TensorData, element_count};
@@ -435,41 +434,6 @@ fn outputs(
         });
     }
     Ok(result)
-}
-
-/// The response of one request: the outputs it asked for (or all), classified on request.
-fn respond(info: &ModelInfo, req: &InferRequest, outs: Vec<InferTensor>) -> Result<InferResponse> {
-    let outputs = if req.outputs.is_empty() {
-        outs
-    } else {
-        let mut selected = Vec::with_capacity(req.outputs.len());
-        for o in &req.outputs {
-            let t = outs.iter().find(|t| t.name == o.name).ok_or_else(|| {
-                ServerError::InvalidArg(format!(
-                    "unexpected inference output '{}' for model '{}'",
-                    o.name, info.name
-                ))
-            })?;
-            if o.class_count > 0 {
-                let labels = info.labels.get(&o.name).map(|l| l.as_slice());
-                selected.push(classify(
-                    t,
-                    o.class_count as usize,
-                    info.signature.max_batch_size > 0,
-                    labels,
-                )?);
-            } else {
-                selected.push(t.clone());
-            }
-        }
-        selected
-    };
-    Ok(InferResponse {
-        model: info.name.clone(),
-        version: info.version.clone(),
-        id: req.id.clone(),
-        outputs,
-    })
 }
 
 /// Import an ONNX model whose unsupported nodes may be plugin layers: nodes a loaded plugin

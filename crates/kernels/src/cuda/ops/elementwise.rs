@@ -1,7 +1,7 @@
 //! Elementwise kernels (`elementwise.cu`): unary ops, broadcasting binary ops, and the
 //! bias/residual/activation epilogue shared by the fused layers.
 
-use super::{Ctx, Dims, strides};
+use super::{Ctx, Dims, first_input, strides};
 use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
@@ -100,11 +100,7 @@ impl GpuLayer for Unary {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         let y = &outs[0];
         launch_unary(ex, x.ptr, y.ptr, y.len(), self.op, self.a, self.b)
     }

@@ -1,7 +1,7 @@
 //! Data movement (`layout.cu`): Transpose, Concat, Gather, and the shape-only ops (Reshape,
 //! Flatten, Squeeze, Unsqueeze, Identity, Dropout) as device copies.
 
-use super::{Ctx, Dims, strides};
+use super::{Ctx, Dims, first_input, strides};
 use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::memory::copy_device;
@@ -40,11 +40,7 @@ impl GpuLayer for AliasLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         copy_device(ex.stream, outs[0].ptr, x.ptr, outs[0].bytes())
     }
 }
@@ -95,11 +91,7 @@ impl GpuLayer for TransposeLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         let y = &outs[0];
         let n = y.len() as i64;
         if n == 0 {
@@ -308,11 +300,7 @@ impl GpuLayer for SplitLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         let f = ex.function("layout", "kiln_copy_rows_u32")?;
         let mut offset = 0usize;
         for (y, &cols) in outs.iter().zip(&self.cols) {

@@ -10,7 +10,7 @@ mod norm;
 mod pool;
 mod reduce;
 
-use super::GpuLayer;
+use super::{CudaError, DevTensor, GpuLayer};
 use kiln_core::{DataType, Node, Tensor};
 
 pub use elementwise::act_code;
@@ -197,4 +197,12 @@ pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
         s[i] = s[i + 1] * shape[i + 1];
     }
     s
+}
+
+/// The first input of a layer, which every single-input GPU layer requires.
+pub(crate) fn first_input<'a>(ins: &[Option<&'a DevTensor>]) -> Result<&'a DevTensor, CudaError> {
+    ins.first()
+        .copied()
+        .flatten()
+        .ok_or_else(|| CudaError::Unsupported("missing input".into()))
 }

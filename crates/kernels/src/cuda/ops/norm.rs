@@ -2,6 +2,7 @@
 //! (`softmax.cu`, `layernorm.cu`): one block per row.
 
 use super::Ctx;
+use super::first_input;
 use crate::cuda::layer::launch;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
 use cudarc::driver::LaunchConfig;
@@ -61,11 +62,7 @@ impl GpuLayer for SoftmaxLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         if self.rows == 0 {
             return Ok(());
         }

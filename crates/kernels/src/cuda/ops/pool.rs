@@ -1,6 +1,7 @@
 //! MaxPool and AveragePool over 2-D NCHW f32 tensors (`pool.cu`).
 
 use super::Ctx;
+use super::first_input;
 use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
@@ -96,11 +97,7 @@ impl GpuLayer for PoolLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         let y = &outs[0];
         if y.is_empty() {
             return Ok(());

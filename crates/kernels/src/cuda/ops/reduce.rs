@@ -2,6 +2,7 @@
 //! L2 and the global poolings.
 
 use super::Ctx;
+use super::first_input;
 use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
@@ -115,11 +116,7 @@ impl GpuLayer for ReduceLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let x = ins
-            .first()
-            .copied()
-            .flatten()
-            .ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
+        let x = first_input(ins)?;
         let y = &outs[0];
         let n = self.outer * self.inner;
         if n == 0 {
