@@ -14,6 +14,7 @@ Starts `kiln serve` on the example repository (loopback, free ports), then:
 
 Usage: server_bench.py --kiln PATH --perf-analyzer PATH --repo DIR [--seconds 2]
        [--concurrency 1 8 64] [--cnn-concurrency 1 8 16 64] [--only simple|cnn]
+       [--server-cpus 0,1 --client-cpus 2-15] [--cnn-instances N] [--cnn-queue-delay-us US]
 Needs: tritonclient (any 2.x, for step 2), numpy.
 """
 
@@ -43,14 +44,23 @@ def parse_args():
     ap.add_argument("--threads", type=int, default=None, help="kiln serve --threads")
     ap.add_argument("--only", choices=["simple", "cnn"], default=None)
     ap.add_argument("--json-out", default=None)
+    ap.add_argument("--server-cpus", default=None,
+                    help="pin `kiln serve` to these CPUs (taskset list, e.g. 0,1) for quiet runs")
+    ap.add_argument("--client-cpus", default=None,
+                    help="pin perf_analyzer to these CPUs (taskset list, e.g. 2-15)")
+    ap.add_argument("--cnn-instances", type=int, default=None,
+                    help="serve both CNN models with this instance_group count (a copy of the "
+                         "repository in a temporary folder; default: as configured)")
+    ap.add_argument("--cnn-queue-delay-us", type=int, default=None,
+                    help="max_queue_delay_microseconds of cnn_dynamic in that copy")
     return ap.parse_args()
 
 
 class KilnServer:
     """`kiln serve` on loopback with ports chosen by the system."""
 
-    def __init__(self, kiln, repo, threads):
-        cmd = [kiln, "serve", "--model-repository", repo, "--host", "127.0.0.1",
+    def __init__(self, kiln, repo, threads, cpus=None):
+        cmd = (["taskset", "-c", cpus] if cpus else []) + [kiln, "serve", "--model-repository", repo, "--host", "127.0.0.1",
                "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
         if threads:
             cmd += ["--threads", str(threads)]
@@ -123,7 +133,8 @@ def perf_analyzer(args, server, model, protocol, concurrency):
         # On a busy machine perf_analyzer may not see 3 windows within 50% of each other:
         # retry with longer windows.
         for attempt in range(3):
-            cmd = [args.perf_analyzer, "-m", model, "-u", url, "-i", protocol,
+            pin = ["taskset", "-c", args.client_cpus] if args.client_cpus else []
+            cmd = pin + [args.perf_analyzer, "-m", model, "-u", url, "-i", protocol,
                    "--concurrency-range", f"{concurrency}:{concurrency}",
                    "-p", str(int(window * 1000)), "-s", "50", "-r", "10",
                    "--max-threads", str(max(16, concurrency)), "-f", out]
@@ -178,9 +189,32 @@ def overhead_p50(server, protocol, n):
     return statistics.median(over), statistics.quantiles(over, n=100)[98], statistics.median(e2e)
 
 
+def variant_repository(args):
+    """A copy of the repository with the CNN models' instance count / queue delay changed."""
+    import shutil
+    dst = os.path.join(tempfile.mkdtemp(prefix="kiln-bench-repo-"), "repo")
+    shutil.copytree(args.repo, dst)
+    for model in ("cnn_classifier", "cnn_dynamic"):
+        path = os.path.join(dst, model, "config.pbtxt")
+        with open(path) as f:
+            text = f.read()
+        if args.cnn_instances:
+            text = re.sub(r"count:\s*\d+", f"count: {args.cnn_instances}", text)
+        if args.cnn_queue_delay_us is not None:
+            text = re.sub(r"max_queue_delay_microseconds:\s*\d+",
+                          f"max_queue_delay_microseconds: {args.cnn_queue_delay_us}", text)
+        with open(path, "w") as f:
+            f.write(text)
+    print(f"serving a copy of the repository with changed CNN settings: {dst}", file=sys.stderr)
+    return dst
+
+
 def main():
     args = parse_args()
-    server = KilnServer(args.kiln, args.repo, args.threads)
+    repo = args.repo
+    if args.cnn_instances or args.cnn_queue_delay_us:
+        repo = variant_repository(args)
+    server = KilnServer(args.kiln, repo, args.threads, args.server_cpus)
     rows, summary = [], {}
     try:
         jobs = []

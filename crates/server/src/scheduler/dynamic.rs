@@ -1,6 +1,7 @@
 //! The dynamic batcher: one thread per model version holding a queue per priority level.
-//! It sends a batch when an instance is free and either the batch reached the largest
-//! preferred size (or max_batch_size) or the oldest request waited max_queue_delay.
+//! It sends a batch when an instance is free and either the queued requests fill one of the
+//! preferred sizes (the largest that fits goes), the batch reached max_batch_size (no
+//! preferred sizes), or the oldest request waited max_queue_delay.
 //! Requests are batched only with requests of the same input names and trailing shapes.
 
 use crate::error::ServerError;
@@ -131,7 +132,10 @@ pub(super) fn run(
         if idle > 0 && !empty {
             let (size, oldest) = pending_size(&queues, max_batch);
             let waited_out = oldest.is_some_and(|t| now >= t + settings.max_queue_delay);
-            if size >= target || waited_out || closing {
+            // As Triton: a batch of any preferred size goes at once (the next one forms
+            // while it runs); otherwise wait for the largest size or the queue delay.
+            let preferred_ready = settings.preferred.iter().any(|&p| p > 0 && p <= size);
+            if size >= target || preferred_ready || waited_out || closing {
                 let batch = take_batch(&mut queues, max_batch, &settings.preferred, size);
                 if !batch.is_empty() {
                     idle -= 1;
@@ -392,6 +396,66 @@ mod tests {
         seq.join().unwrap();
         assert_eq!(client1.try_recv().unwrap().unwrap().id, "first");
         assert_eq!(client2.try_recv().unwrap().unwrap().id, "second");
+    }
+
+    fn pending(id: &str) -> Pending {
+        let (reply, _rx) = tokio::sync::oneshot::channel();
+        Pending {
+            request: crate::request::InferRequest {
+                id: id.to_string(),
+                ..Default::default()
+            },
+            batch: 1,
+            enqueued: Instant::now(),
+            deadline: None,
+            reply,
+        }
+    }
+
+    /// Run the batcher with one idle instance, queue `n` requests, and return the size of
+    /// the first batch and how long it took to come out.
+    fn first_batch(preferred: Vec<usize>, n: usize) -> (usize, Duration) {
+        let settings = BatcherSettings {
+            preferred,
+            max_queue_delay: Duration::from_millis(400),
+            ..BatcherSettings::default()
+        };
+        let (in_tx, in_rx) = crossbeam_channel::unbounded();
+        let (free_tx, free_rx) = crossbeam_channel::unbounded();
+        let (inst_tx, inst_rx) = crossbeam_channel::unbounded();
+        let stats = Arc::new(ModelStats::default());
+        let batcher = std::thread::spawn(move || {
+            run("m", settings, 16, in_rx, free_rx, inst_tx, stats);
+        });
+        for i in 0..n {
+            in_tx.send(pending(&i.to_string())).unwrap();
+        }
+        let start = Instant::now();
+        free_tx.send(()).unwrap();
+        let batch = inst_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let waited = start.elapsed();
+        drop(in_tx);
+        // Lets the batcher send what is left; it may already have stopped (nothing left).
+        let _ = free_tx.send(());
+        batcher.join().unwrap();
+        (batch.len(), waited)
+    }
+
+    #[test]
+    fn a_preferred_size_goes_at_once_and_others_wait_for_the_delay() {
+        // 5 queued, preferred [2, 4]: a batch of 4 leaves without waiting for the delay.
+        let (size, waited) = first_batch(vec![2, 4], 5);
+        assert_eq!(size, 4);
+        assert!(waited < Duration::from_millis(300), "waited {waited:?}");
+        // 3 queued, preferred [8]: no preferred size can be filled, so the batch of 3
+        // leaves only after max_queue_delay.
+        let (size, waited) = first_batch(vec![8], 3);
+        assert_eq!(size, 3);
+        assert!(waited >= Duration::from_millis(350), "waited {waited:?}");
+        // No preferred sizes: wait for max_batch_size (16) or the delay.
+        let (size, waited) = first_batch(vec![], 3);
+        assert_eq!(size, 3);
+        assert!(waited >= Duration::from_millis(350), "waited {waited:?}");
     }
 
     #[test]
