@@ -1,6 +1,6 @@
 //! Running many node tests in parallel, with a watchdog for cases that hang.
 
-use crate::{Outcome, run_case};
+use crate::{CaseReport, Device, Outcome, run_case_on};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,8 +11,22 @@ pub const CASE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Run `cases` (folder names under `dir`) on `threads` workers; results in input order.
 pub fn run_all(dir: &Path, cases: &[String], threads: usize) -> Vec<(String, Outcome)> {
+    run_all_on(dir, cases, threads, Device::Cpu)
+        .into_iter()
+        .map(|(n, r)| (n, r.outcome))
+        .collect()
+}
+
+/// [`run_all`] with every engine built for `device`; each result also tells where the
+/// layers ran (GPU devices).
+pub fn run_all_on(
+    dir: &Path,
+    cases: &[String],
+    threads: usize,
+    device: Device,
+) -> Vec<(String, CaseReport)> {
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; cases.len()]);
+    let results: Mutex<Vec<Option<CaseReport>>> = Mutex::new(vec![None; cases.len()]);
     let running: Arc<Mutex<Vec<Option<(String, Instant)>>>> =
         Arc::new(Mutex::new(vec![None; threads.max(1)]));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -42,7 +56,7 @@ pub fn run_all(dir: &Path, cases: &[String], threads: usize) -> Vec<(String, Out
                     if let Ok(mut r) = running.lock() {
                         r[w] = Some((name.clone(), Instant::now()));
                     }
-                    let outcome = run_case(&dir.join(name));
+                    let outcome = run_case_on(&dir.join(name), device);
                     if let Ok(mut r) = running.lock() {
                         r[w] = None;
                     }
@@ -60,7 +74,13 @@ pub fn run_all(dir: &Path, cases: &[String], threads: usize) -> Vec<(String, Out
         .iter()
         .cloned()
         .zip(results)
-        .map(|(n, o)| (n, o.unwrap_or(Outcome::Error("not run".into()))))
+        .map(|(n, o)| {
+            let report = o.unwrap_or(CaseReport {
+                outcome: Outcome::Error("not run".into()),
+                placement: None,
+            });
+            (n, report)
+        })
         .collect()
 }
 

@@ -50,6 +50,18 @@ pub struct BenchArgs {
     json: bool,
 
     #[command(flatten)]
+    precision: crate::build::PrecisionArgs,
+
+    /// GPU engines: capture the layers as a CUDA graph once and replay it (static shapes).
+    #[arg(long)]
+    use_cuda_graph: bool,
+
+    /// Also run the model once in FP32 on the CPU on the same inputs and report the largest
+    /// absolute and relative (to the largest reference value) error of each output.
+    #[arg(long)]
+    check_accuracy: bool,
+
+    #[command(flatten)]
     caffe: model::CaffeArgs,
 
     #[command(flatten)]
@@ -85,6 +97,13 @@ pub fn main(args: BenchArgs) -> Result<()> {
     // can tune for them.
     let (engine, shapes, batch) = match kind {
         ModelKind::Plan => {
+            if args.precision.precision() != kiln_engine::cuda::Precision::Fp32
+                || !args.precision.fp32_layers.is_empty()
+            {
+                bail!(
+                    "a plan keeps the precision it was built with: give precision flags to `kiln build`"
+                );
+            }
             let engine = model::load_plan(&args.model, threads)?;
             model::check_shape_names(&user_shapes, engine.inputs())?;
             let (shapes, batch) = concrete_shapes(engine.inputs(), &user_shapes, batch)?;
@@ -96,6 +115,7 @@ pub fn main(args: BenchArgs) -> Result<()> {
             let (shapes, batch) = concrete_shapes(&graph.inputs, &user_shapes, batch)?;
             let mut config = model::builder_config(threads, shapes.clone(), None);
             config.device = args.device;
+            args.precision.apply(&mut config)?;
             let engine = kiln_engine::Builder::new(config)
                 .with_plugins(model::plugins().clone())
                 .build(graph)
@@ -123,22 +143,36 @@ pub fn main(args: BenchArgs) -> Result<()> {
     }
 
     let mut ctx = engine.create_context();
-    let mut run_once = || -> Result<Duration> {
+    ctx.set_cuda_graph(args.use_cuda_graph);
+    let mut gpu_runs: Vec<kiln_engine::cuda::RunTimes> = Vec::new();
+    let mut last_out = Vec::new();
+    let mut run_once = |gpu_runs: &mut Vec<kiln_engine::cuda::RunTimes>| -> Result<Duration> {
         let t0 = Instant::now();
-        ctx.run(inputs.clone())
+        last_out = ctx
+            .run(inputs.clone())
             .with_context(|| format!("running '{}' failed", args.model.display()))?;
-        Ok(t0.elapsed())
+        let took = t0.elapsed();
+        if let Some(t) = ctx.gpu_times() {
+            gpu_runs.push(t);
+        }
+        Ok(took)
     };
     for _ in 0..args.warmup {
-        run_once()?;
+        run_once(&mut Vec::new())?;
     }
     let mut times = Vec::with_capacity(args.iterations as usize);
     let total = Instant::now();
     for _ in 0..args.iterations {
-        times.push(run_once()?);
+        times.push(run_once(&mut gpu_runs)?);
     }
     let wall = total.elapsed().as_secs_f64();
     crate::run::report_placement(&ctx);
+    let gpu = gpu_summary(&gpu_runs);
+    let accuracy = if args.check_accuracy {
+        Some(check_accuracy(&args, &shapes, &inputs, &last_out)?)
+    } else {
+        None
+    };
     let lat = latency(&times);
     let throughput = (batch * times.len()) as f64 / wall.max(f64::MIN_POSITIVE);
     let threads_used = engine.threads();
@@ -154,6 +188,10 @@ pub fn main(args: BenchArgs) -> Result<()> {
             "iterations": times.len(),
             "warmup": args.warmup,
             "inputs": shapes,
+            "precision": args.precision.precision().as_str(),
+            "cuda_graph": gpu.as_ref().map(|g| g.graph),
+            "gpu_ms": gpu,
+            "accuracy": accuracy,
         });
         println!("{obj}");
     } else {
@@ -176,8 +214,133 @@ pub fn main(args: BenchArgs) -> Result<()> {
             lat.min, lat.mean, lat.median, lat.p90, lat.p95, lat.p99
         );
         println!("throughput:  {throughput:.1} samples/s");
+        if let Some(g) = &gpu {
+            println!(
+                "gpu ms:      compute median {:.3} mean {:.3}  H2D median {:.3}  D2H median {:.3}{}",
+                g.compute_median,
+                g.compute_mean,
+                g.h2d_median,
+                g.d2h_median,
+                if g.graph { "  (CUDA graph)" } else { "" }
+            );
+            println!(
+                "gpu compute throughput: {:.1} samples/s",
+                batch as f64 * 1e3 / g.compute_median.max(f64::MIN_POSITIVE)
+            );
+        }
+        if let Some(acc) = &accuracy {
+            for a in acc {
+                println!(
+                    "accuracy:    output '{}' vs CPU FP32: max abs {:.3e}, max rel {:.3e}",
+                    a.output, a.max_abs, a.max_rel
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Device times of the timed GPU runs (medians and means, milliseconds).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GpuSummary {
+    /// Median compute time (layers only, no copies).
+    pub compute_median: f64,
+    /// Mean compute time.
+    pub compute_mean: f64,
+    /// Median host-to-device copy time.
+    pub h2d_median: f64,
+    /// Median device-to-host copy time.
+    pub d2h_median: f64,
+    /// True when the runs replayed a CUDA graph.
+    pub graph: bool,
+}
+
+fn gpu_summary(runs: &[kiln_engine::cuda::RunTimes]) -> Option<GpuSummary> {
+    if runs.is_empty() {
+        return None;
+    }
+    let median = |f: &dyn Fn(&kiln_engine::cuda::RunTimes) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Some(GpuSummary {
+        compute_median: median(&|t| t.compute_ms),
+        compute_mean: runs.iter().map(|t| t.compute_ms).sum::<f64>() / runs.len() as f64,
+        h2d_median: median(&|t| t.h2d_ms),
+        d2h_median: median(&|t| t.d2h_ms),
+        graph: runs.iter().all(|t| t.graph),
+    })
+}
+
+/// Error of one output against the CPU FP32 result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputError {
+    /// Output name.
+    pub output: String,
+    /// Largest absolute difference.
+    pub max_abs: f64,
+    /// `max_abs` over the largest absolute reference value.
+    pub max_rel: f64,
+}
+
+/// Build the model for the CPU in FP32 (no tuning), run it on `inputs` and compare `got`.
+fn check_accuracy(
+    args: &BenchArgs,
+    shapes: &HashMap<String, Vec<usize>>,
+    inputs: &HashMap<String, Tensor>,
+    got: &[(String, Tensor)],
+) -> Result<Vec<OutputError>> {
+    let engine = match model::detect(&args.model)? {
+        ModelKind::Plan => bail!("--check-accuracy needs the model, not a plan"),
+        ModelKind::Onnx | ModelKind::Caffe => {
+            let graph = model::import_model(&args.model, &args.caffe)?;
+            let mut config =
+                model::builder_config(args.threads.map(|t| t as usize), shapes.clone(), None);
+            config.tune = false;
+            kiln_engine::Builder::new(config)
+                .with_plugins(model::plugins().clone())
+                .build(graph)
+                .with_context(|| format!("cannot build '{}' for the CPU", args.model.display()))?
+        }
+    };
+    let want = engine
+        .create_context()
+        .run(inputs.clone())
+        .context("the CPU reference run failed")?;
+    let mut out = Vec::new();
+    for ((name, w), (_, g)) in want.iter().zip(got) {
+        let (w, g) = (
+            w.to_f64_vec().with_context(|| format!("output '{name}'"))?,
+            g.to_f64_vec().with_context(|| format!("output '{name}'"))?,
+        );
+        if w.len() != g.len() {
+            bail!(
+                "output '{name}': {} values on the CPU, {} on the device",
+                w.len(),
+                g.len()
+            );
+        }
+        let max_abs = w
+            .iter()
+            .zip(&g)
+            .map(|(a, b)| (a - b).abs())
+            .fold(
+                0.0f64,
+                |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+            );
+        let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        out.push(OutputError {
+            output: name.clone(),
+            max_abs,
+            max_rel: if scale > 0.0 {
+                max_abs / scale
+            } else {
+                max_abs
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// The concrete shape of every input and the effective batch size. `--shapes` entries win;

@@ -16,8 +16,13 @@ const QUIET_FOR: Duration = Duration::from_millis(400);
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// The ONNX model or Caffe .prototxt (with --weights) to build.
-    #[arg(value_name = "MODEL")]
-    model: PathBuf,
+    #[arg(value_name = "MODEL", required_unless_present = "from_plan")]
+    model: Option<PathBuf>,
+
+    /// Re-tune an existing plan for this machine (or `--device`) instead of building from a
+    /// model: the plan's optimized graph and weights are kept, tactics are chosen again.
+    #[arg(long, value_name = "PLAN", conflicts_with = "model")]
+    from_plan: Option<PathBuf>,
 
     /// Where to write the plan.
     #[arg(short, long, value_name = "PLAN")]
@@ -26,6 +31,19 @@ pub struct BuildArgs {
     /// Build-time shapes of inputs with symbolic dimensions, e.g. `input:1x3x224x224,mask:1x128`.
     #[arg(short, long, value_name = "NAME:DIMS,...")]
     shapes: Vec<String>,
+
+    /// Optimization profile: smallest accepted shapes of inputs with symbolic dimensions,
+    /// e.g. `input:1x3x224x224` (with --opt-shapes and --max-shapes for the same inputs).
+    #[arg(long, value_name = "NAME:DIMS,...")]
+    min_shapes: Vec<String>,
+
+    /// Optimization profile: the shapes to tune for (used as --shapes for these inputs).
+    #[arg(long, value_name = "NAME:DIMS,...")]
+    opt_shapes: Vec<String>,
+
+    /// Optimization profile: largest accepted shapes; runs outside min..max are refused.
+    #[arg(long, value_name = "NAME:DIMS,...")]
+    max_shapes: Vec<String>,
 
     /// Timing cache file: tactic timings are read from it and new ones written back.
     #[arg(long, value_name = "FILE")]
@@ -41,32 +59,72 @@ pub struct BuildArgs {
     device: kiln_engine::Device,
 
     #[command(flatten)]
+    precision: PrecisionArgs,
+
+    #[command(flatten)]
     caffe: model::CaffeArgs,
 
     #[command(flatten)]
     plugins: model::PluginArgs,
 }
 
+/// What `kiln build` starts from.
+enum Input {
+    /// An imported model.
+    Model(kiln_core::Graph),
+    /// The bytes of a plan to re-tune.
+    Plan(Vec<u8>),
+}
+
 /// Run the subcommand.
 pub fn main(args: BuildArgs) -> Result<()> {
     model::init_plugins(&args.plugins)?;
-    if model::detect(&args.model)? == ModelKind::Plan {
+    let source = match (&args.model, &args.from_plan) {
+        (_, Some(plan)) => plan.clone(),
+        (Some(m), None) => m.clone(),
+        (None, None) => bail!("give a MODEL to build, or --from-plan PLAN to re-tune"),
+    };
+    let kind = model::detect(&source)?;
+    if args.from_plan.is_some() && kind != ModelKind::Plan {
         bail!(
-            "'{}' is already a plan; `kiln build` takes an ONNX model",
-            args.model.display()
+            "'{}' is not a Kiln plan; --from-plan re-tunes a plan (build a model without it)",
+            source.display()
+        );
+    }
+    if args.from_plan.is_none() && kind == ModelKind::Plan {
+        bail!(
+            "'{}' is already a plan; `kiln build` takes an ONNX model (or use --from-plan to \
+             re-tune the plan for this machine)",
+            source.display()
         );
     }
     let shapes = model::parse_shapes(&args.shapes)?;
     let start = Instant::now();
-    let graph = model::import_model(&args.model, &args.caffe)?;
-    model::check_shape_names(&shapes, &graph.inputs)?;
-    let nodes = graph.nodes.len();
+    let input = if args.from_plan.is_some() {
+        let bytes = std::fs::read(&source)
+            .with_context(|| format!("cannot read plan '{}'", source.display()))?;
+        Input::Plan(bytes)
+    } else {
+        let graph = model::import_model(&source, &args.caffe)?;
+        model::check_shape_names(&shapes, &graph.inputs)?;
+        Input::Model(graph)
+    };
+    let nodes = match &input {
+        Input::Model(g) => Some(g.nodes.len()),
+        Input::Plan(_) => None,
+    };
     let mut config = model::builder_config(
         args.threads.map(|t| t as usize),
         shapes,
         args.timing_cache.as_deref(),
     );
     config.device = args.device;
+    args.precision.apply(&mut config)?;
+    config.profiles = kiln_engine::profiles_from_shapes(
+        &model::parse_shapes(&args.min_shapes)?,
+        &model::parse_shapes(&args.opt_shapes)?,
+        &model::parse_shapes(&args.max_shapes)?,
+    )?;
 
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     bar.set_style(
@@ -90,10 +148,16 @@ pub fn main(args: BuildArgs) -> Result<()> {
         }
         apply_event(&bar, event);
     };
-    let engine = Builder::new(config)
-        .with_plugins(model::plugins().clone())
-        .build_with_progress(graph, &on_event)
-        .with_context(|| format!("cannot build '{}'", args.model.display()));
+    let builder = Builder::new(config).with_plugins(model::plugins().clone());
+    let mut retuned_from = None;
+    let engine = match input {
+        Input::Model(graph) => builder.build_with_progress(graph, &on_event),
+        Input::Plan(bytes) => builder.build_from_plan(&bytes, &on_event).map(|(e, from)| {
+            retuned_from = Some(from);
+            e
+        }),
+    }
+    .with_context(|| format!("cannot build '{}'", source.display()));
     bar.finish_and_clear();
     let engine = engine?;
     engine
@@ -103,12 +167,12 @@ pub fn main(args: BuildArgs) -> Result<()> {
     let size = std::fs::metadata(&args.output)
         .with_context(|| format!("cannot stat '{}'", args.output.display()))?
         .len();
-    println!(
-        "built {} -> {}",
-        args.model.display(),
-        args.output.display()
-    );
-    println!("  nodes:      {nodes} (ONNX)");
+    println!("built {} -> {}", source.display(), args.output.display());
+    match (nodes, &retuned_from) {
+        (Some(nodes), _) => println!("  nodes:      {nodes} (model)"),
+        (None, Some(from)) => println!("  re-tuned:   plan tuned for {from}"),
+        (None, None) => {}
+    }
     match tuned.get() {
         Some((measured, cached)) => println!(
             "  layers:     {} ({measured} timed, {cached} from the timing cache)",
@@ -192,5 +256,60 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+}
+
+/// Precision flags of GPU builds (`kiln build`, `run`, `bench`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PrecisionArgs {
+    /// GPU builds: FP32 GEMMs and convolutions may use TF32 tensor cores.
+    #[arg(long, conflicts_with_all = ["fp16", "bf16"])]
+    pub tf32: bool,
+
+    /// GPU builds: FP16 activations and weights between GPU layers (FP32 accumulation;
+    /// inputs and outputs stay FP32).
+    #[arg(long, conflicts_with = "bf16")]
+    pub fp16: bool,
+
+    /// GPU builds: BF16 activations and weights between GPU layers (FP32 accumulation).
+    #[arg(long)]
+    pub bf16: bool,
+
+    /// Keep matching layers in FP32 in --fp16/--bf16 builds: a layer name, an original node
+    /// name or an op type, `*` as wildcard (e.g. `Softmax`, `*LayerNorm*`). Repeatable.
+    #[arg(long = "fp32-layer", value_name = "PATTERN")]
+    pub fp32_layers: Vec<String>,
+}
+
+impl PrecisionArgs {
+    /// The build precision the flags ask for.
+    pub fn precision(&self) -> kiln_engine::cuda::Precision {
+        use kiln_engine::cuda::Precision;
+        if self.fp16 {
+            Precision::Fp16
+        } else if self.bf16 {
+            Precision::Bf16
+        } else if self.tf32 {
+            Precision::Tf32
+        } else {
+            Precision::Fp32
+        }
+    }
+
+    /// Set the precision fields of `config` (after its device): reduced precision needs a
+    /// GPU build.
+    pub fn apply(&self, config: &mut kiln_engine::BuilderConfig) -> Result<()> {
+        let p = self.precision();
+        if config.device == kiln_engine::Device::Cpu {
+            if p != kiln_engine::cuda::Precision::Fp32 {
+                bail!("--{p} needs a GPU build (--device cuda); CPU engines run FP32");
+            }
+            if !self.fp32_layers.is_empty() {
+                bail!("--fp32-layer needs a GPU build with --fp16 or --bf16");
+            }
+        }
+        config.precision = p;
+        config.fp32_layers = self.fp32_layers.clone();
+        Ok(())
     }
 }

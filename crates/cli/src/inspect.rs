@@ -311,6 +311,18 @@ fn plan_text(path: &Path, size: u64, e: &Engine) -> String {
     out.push_str(&format!("  threads: {}\n", e.threads()));
     values_text(&mut out, "inputs", e.inputs());
     values_text(&mut out, "outputs", e.outputs());
+    if !e.profiles().is_empty() {
+        out.push_str("optimization profile (min / opt / max):\n");
+        for p in e.profiles() {
+            out.push_str(&format!(
+                "  {}: {} / {} / {}\n",
+                p.input,
+                dims_text(&p.min),
+                dims_text(&p.opt),
+                dims_text(&p.max)
+            ));
+        }
+    }
     let passes: Vec<String> = kiln_optimizer::summarize(e.pass_reports())
         .iter()
         .map(|(p, n)| format!("{p} {n}"))
@@ -343,6 +355,14 @@ fn plan_text(path: &Path, size: u64, e: &Engine) -> String {
         mp.buffers.len()
     ));
     out
+}
+
+/// `1x3x224x224`.
+fn dims_text(d: &[usize]) -> String {
+    d.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
 }
 
 fn plan_json(path: &Path, size: u64, e: &Engine) -> Json {
@@ -396,6 +416,9 @@ fn plan_json(path: &Path, size: u64, e: &Engine) -> Json {
         "inputs": values_json(e.inputs()),
         "outputs": values_json(e.outputs()),
         "passes": passes,
+        "profiles": e.profiles().iter().map(|p| json!({
+            "input": p.input, "min": p.min, "opt": p.opt, "max": p.max,
+        })).collect::<Vec<Json>>(),
         "layers": layers,
         "memory_plan": {
             "peak_bytes": mp.peak_bytes, "naive_bytes": mp.naive_bytes, "buffers": buffers,

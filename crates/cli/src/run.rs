@@ -38,6 +38,9 @@ pub struct RunArgs {
     show: usize,
 
     #[command(flatten)]
+    precision: crate::build::PrecisionArgs,
+
+    #[command(flatten)]
     caffe: model::CaffeArgs,
 
     #[command(flatten)]
@@ -55,6 +58,7 @@ pub fn main(args: RunArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut config = model::builder_config(args.threads.map(|t| t as usize), HashMap::new(), None);
     config.device = args.device;
+    args.precision.apply(&mut config)?;
     let loaded = model::load(&args.model, config, &args.caffe)?;
     let engine = &loaded.engine;
     tracing::info!(

@@ -13,7 +13,7 @@ use kiln_kernels::{Backend, Tactic};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Precision of every layer for now.
+/// Precision of the host (CPU) tactics timed at build time: the timing-cache key.
 const PRECISION: &str = "fp32";
 
 /// The original nodes a layer implements: the optimizer's `fused_nodes` attribute
@@ -55,6 +55,11 @@ impl Builder {
         &self.config
     }
 
+    /// The plugin libraries this builder resolves layers from.
+    pub fn plugins(&self) -> &crate::PluginRegistry {
+        &self.plugins
+    }
+
     /// Build an engine for this machine's CPU.
     pub fn build(&self, graph: Graph) -> Result<Engine, EngineError> {
         self.build_with_progress(graph, &|_| {})
@@ -72,6 +77,7 @@ impl Builder {
         if !missing.is_empty() {
             return Err(EngineError::Unsupported(missing));
         }
+        crate::profile::validate(&self.config.profiles, &graph.inputs)?;
         let tuning_graph_inputs = self.concrete_inputs(&graph)?;
         graph.sort(&HashSet::new())?;
         let passes = if self.config.optimize {
@@ -86,7 +92,12 @@ impl Builder {
         });
         let mut tuning_graph = graph.clone();
         tuning_graph.inputs = tuning_graph_inputs;
-        let facts = infer_facts(&tuning_graph)?;
+        // Core inference plus the optimizer's facts for ops core leaves unknown (Attention,
+        // Split), so the layers after them get concrete shapes and are timed too.
+        let facts = match kiln_optimizer::facts(&tuning_graph) {
+            f if f.is_empty() => infer_facts(&tuning_graph)?,
+            f => f,
+        };
 
         let backend = crate::cuda::backend_for(self.config.device, self.config.threads)?;
         let mut cache = match &self.config.timing_cache {
@@ -144,7 +155,16 @@ impl Builder {
                 op_type: node.op_type().to_string(),
                 fused: fused_names(node),
                 tactic: tactic.name().to_string(),
-                precision: PRECISION.to_string(),
+                precision: crate::cuda::layer_precision(
+                    self.config.precision,
+                    backend.gpu().is_some(),
+                    &self.config.fp32_layers,
+                    &node.name,
+                    &fused_names(node),
+                    node.op_type(),
+                )
+                .as_str()
+                .to_string(),
                 input_shapes: node.inputs.iter().map(shape_of).collect(),
                 output_shapes: node.outputs.iter().map(shape_of).collect(),
                 time_us,
@@ -170,8 +190,10 @@ impl Builder {
             measured,
             cached,
         });
+        let mut inner = Inner::new(graph, layers, tactics, memory, backend, passes);
+        inner.profiles = self.config.profiles.clone();
         Ok(Engine {
-            inner: Arc::new(Inner::new(graph, layers, tactics, memory, backend, passes)),
+            inner: Arc::new(inner),
         })
     }
 
@@ -186,7 +208,14 @@ impl Builder {
         }
         let mut inputs = graph.inputs.clone();
         for vi in &mut inputs {
-            let Some(dims) = self.config.shapes.get(&vi.name) else {
+            // Explicit tuning shapes first, else the profile's opt shape.
+            let profile_opt = self
+                .config
+                .profiles
+                .iter()
+                .find(|p| p.input == vi.name)
+                .map(|p| &p.opt);
+            let Some(dims) = self.config.shapes.get(&vi.name).or(profile_opt) else {
                 continue;
             };
             match &mut vi.ty {
@@ -232,6 +261,11 @@ impl Builder {
             .filter(|&i| candidates[i].name() != "reference")
             .collect();
         if timed.len() < 2 || !self.config.tune {
+            return (0, None, TacticChoice::Default);
+        }
+        // GPU builds: the host tactics only serve CPU fallback layers; GPU kernels choose
+        // their own algorithms on the device (cuDNN timing, cuBLASLt heuristics).
+        if backend.gpu().is_some() {
             return (0, None, TacticChoice::Default);
         }
         // Input facts: initializers exactly, others from inference; all must be concrete.

@@ -22,6 +22,14 @@ pub struct BuilderConfig {
     pub tuning_iterations: usize,
     /// Where the engine runs (default: the CPU).
     pub device: crate::Device,
+    /// Precision of GPU builds (default FP32; CPU builds are always FP32).
+    pub precision: crate::cuda::Precision,
+    /// Layers kept in FP32 in FP16/BF16 builds: layer names, original node names or op
+    /// types, `*` as wildcard.
+    pub fp32_layers: Vec<String>,
+    /// Optimization profiles (min/opt/max shapes per input): tactics are tuned at `opt`
+    /// (unless `shapes` names the input) and runs outside `min..=max` are refused.
+    pub profiles: Vec<crate::ShapeProfile>,
 }
 
 impl Default for BuilderConfig {
@@ -34,6 +42,9 @@ impl Default for BuilderConfig {
             tune: true,
             tuning_iterations: 3,
             device: crate::Device::Cpu,
+            precision: crate::cuda::Precision::Fp32,
+            fp32_layers: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 }

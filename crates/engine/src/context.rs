@@ -1,7 +1,7 @@
 //! Execution contexts: run an engine on inputs. Several per engine, each usable from its
 //! own thread.
 
-use crate::cuda::{GpuRunner, LayerPlacement};
+use crate::cuda::{GpuRunner, LayerPlacement, RunTimes};
 use crate::{Engine, EngineError};
 use kiln_core::{Dim, Scope, Tensor, Value, ValueType};
 use kiln_kernels::{Arena, RunContext};
@@ -19,6 +19,16 @@ pub struct ExecutionContext {
     arena: Arena,
     /// The GPU runner of a `cuda` engine (created on the first run: device arena, stream).
     gpu: Option<GpuRunner>,
+    /// Capture GPU runs as CUDA graphs and replay them.
+    cuda_graph: bool,
+    /// Per layer: total seconds and runs, when profiling (`KILN_PROFILE=1` or
+    /// [`ExecutionContext::set_profiling`]).
+    profile: Option<Vec<(f64, u64)>>,
+}
+
+/// Whether `KILN_PROFILE` asks for per-layer profiles (logged when a context is dropped).
+fn profile_from_env() -> bool {
+    std::env::var("KILN_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 impl Clone for ExecutionContext {
@@ -29,18 +39,87 @@ impl Clone for ExecutionContext {
             runs: self.runs,
             arena: Arena::new(),
             gpu: None,
+            cuda_graph: self.cuda_graph,
+            profile: self.profile.as_ref().map(|p| vec![(0.0, 0); p.len()]),
         }
+    }
+}
+
+impl Drop for ExecutionContext {
+    /// With `KILN_PROFILE` set, log the per-layer profile (slowest first) at info level.
+    fn drop(&mut self) {
+        if !profile_from_env() {
+            return;
+        }
+        let rows = self.layer_profile();
+        let total: f64 = rows.iter().map(|r| r.2).sum();
+        for (name, tactic, ms, runs) in &rows {
+            tracing::info!(
+                target: "kiln_profile",
+                "{ms:9.3} ms {:5.1}%  {name} [{tactic}] ({runs} runs)",
+                100.0 * ms / total.max(1e-12)
+            );
+        }
+        tracing::info!(target: "kiln_profile", "{total:9.3} ms total per run");
     }
 }
 
 impl ExecutionContext {
     pub(crate) fn new(engine: Engine) -> Self {
+        let engine_layers = engine.inner.graph.nodes.len();
         ExecutionContext {
             engine,
             runs: 0,
             arena: Arena::new(),
             gpu: None,
+            cuda_graph: false,
+            profile: profile_from_env().then(|| vec![(0.0, 0); engine_layers]),
         }
+    }
+
+    /// Collect per-layer run times from now on (`true`) or stop (`false`, dropping them).
+    pub fn set_profiling(&mut self, on: bool) {
+        let n = self.engine.inner.graph.nodes.len();
+        self.profile = on.then(|| vec![(0.0, 0); n]);
+    }
+
+    /// Per layer, slowest first: (layer name, tactic, mean milliseconds per run, runs), over
+    /// the runs since profiling started (empty when not profiling).
+    pub fn layer_profile(&self) -> Vec<(String, String, f64, u64)> {
+        let Some(p) = &self.profile else {
+            return Vec::new();
+        };
+        let inner = &self.engine.inner;
+        let mut rows: Vec<_> = p
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, runs))| *runs > 0)
+            .map(|(i, &(secs, runs))| {
+                (
+                    inner.graph.nodes[i].name.clone(),
+                    inner.tactics[i].name().to_string(),
+                    secs * 1e3 / runs as f64,
+                    runs,
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        rows
+    }
+
+    /// GPU engines: capture the layers of a run as a CUDA graph (on the second run of a set
+    /// of input shapes) and replay it afterwards. Plans with CPU fallback layers run
+    /// without. No effect on CPU engines.
+    pub fn set_cuda_graph(&mut self, on: bool) {
+        self.cuda_graph = on;
+        if let Some(g) = &mut self.gpu {
+            g.set_cuda_graph(on);
+        }
+    }
+
+    /// GPU engines: device times of the latest run (input copies, compute, output copies).
+    pub fn gpu_times(&self) -> Option<RunTimes> {
+        self.gpu.as_ref().and_then(GpuRunner::times)
     }
 
     /// Where each layer ran in the latest run on the GPU (empty for CPU engines and before
@@ -98,13 +177,36 @@ impl ExecutionContext {
         check_inputs(&self.engine, &inputs)?;
         if let Some(gpu) = inner.backend.gpu() {
             if self.gpu.is_none() {
-                self.gpu = Some(GpuRunner::new(gpu.clone())?);
+                let mut runner = GpuRunner::new(gpu.clone())?;
+                runner.set_cuda_graph(self.cuda_graph);
+                self.gpu = Some(runner);
             }
             let runner = self.gpu.as_mut().expect("created above");
             let out = runner.execute(inner, inputs)?;
             self.runs += 1;
             return Ok(out);
         }
+        let backend = inner.backend.clone();
+        let mut inputs = Some(inputs);
+        let mut result = None;
+        backend.scope(&mut || {
+            if let Some(inputs) = inputs.take() {
+                result = Some(self.execute_host(inputs));
+            }
+        });
+        result.unwrap_or_else(|| {
+            Err(EngineError::Corrupted(
+                "the backend did not run the graph".to_string(),
+            ))
+        })
+    }
+
+    /// Run every layer on the host backend, in order.
+    fn execute_host(
+        &mut self,
+        inputs: HashMap<String, Value>,
+    ) -> Result<Vec<(String, Value)>, EngineError> {
+        let inner = &self.engine.inner;
         let consts = Scope::new(&inner.consts, None);
         let mut env: HashMap<String, Value> = inputs;
         let backend = inner.backend.as_ref();
@@ -118,6 +220,7 @@ impl ExecutionContext {
                 tactic: tactic.name().to_string(),
                 source: Box::new(source),
             };
+            let started = self.profile.is_some().then(std::time::Instant::now);
             let results = {
                 let scope = Scope::new(&env, Some(&consts));
                 let mut args: Vec<Option<&Value>> = Vec::with_capacity(node.inputs.len());
@@ -143,6 +246,12 @@ impl ExecutionContext {
                     .execute(tactic.as_ref(), &args, &ctx)
                     .map_err(layer_err)?
             };
+            if let (Some(t0), Some(p)) = (started, self.profile.as_mut())
+                && let Some(slot) = p.get_mut(i)
+            {
+                slot.0 += t0.elapsed().as_secs_f64();
+                slot.1 += 1;
+            }
             if let Some(last) = node.outputs.iter().rposition(|o| !o.is_empty()) {
                 if results.len() <= last {
                     return Err(layer_err(kiln_core::Error::Graph(format!(
@@ -238,6 +347,12 @@ fn check_inputs(engine: &Engine, inputs: &HashMap<String, Value>) -> Result<(), 
                         t.shape()
                     ));
                     continue;
+                }
+                if let Some(p) = inner.profiles.iter().find(|p| p.input == vi.name) {
+                    if let Some(why) = p.rejects(t.shape()) {
+                        problems.push(why);
+                        continue;
+                    }
                 }
                 for (d, &n) in shape.0.iter().zip(t.shape()) {
                     if let Dim::Sym(s) = d {

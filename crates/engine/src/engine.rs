@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub target: TargetFingerprint,
     pub backend: Arc<dyn Backend>,
     pub passes: Vec<PassReport>,
+    /// Optimization profiles: accepted input shape ranges (empty: any shape that fits).
+    pub profiles: Vec<crate::ShapeProfile>,
     /// Initializers as run-time values.
     pub consts: HashMap<String, Value>,
     /// Per layer: values nobody reads after it (freed right away).
@@ -130,6 +132,7 @@ impl Inner {
             memory,
             backend,
             passes,
+            profiles: Vec::new(),
             consts,
             release,
         }
@@ -252,6 +255,11 @@ impl Engine {
     /// The target the engine was built for.
     pub fn target(&self) -> &TargetFingerprint {
         &self.inner.target
+    }
+
+    /// What the optimizer passes did.
+    pub fn profiles(&self) -> &[crate::ShapeProfile] {
+        &self.inner.profiles
     }
 
     /// What the optimizer passes did.

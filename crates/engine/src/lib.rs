@@ -15,7 +15,9 @@ mod error;
 mod memory;
 pub mod plan;
 pub mod plugin;
+mod profile;
 mod reads;
+mod rebuild;
 mod timing_cache;
 mod tuning;
 
@@ -29,4 +31,5 @@ pub use kiln_kernels::TargetFingerprint;
 pub use memory::{BUFFER_ALIGN, Buffer, MemoryPlan, plan_memory};
 pub use plan::{FORMAT_VERSION, MAGIC, is_plan};
 pub use plugin::{PluginError, PluginRegistry};
+pub use profile::{ShapeProfile, profiles_from_shapes};
 pub use timing_cache::{CacheEntry, CacheKey, TimingCache, layer_signature};

@@ -42,8 +42,8 @@ pub(crate) fn random_tensor(fact: &TensorFact, rng: &mut Rng) -> Option<Tensor> 
     }
 }
 
-/// Best (minimum) time in microseconds of `tactic` over `iters` runs after one warm-up;
-/// `None` if it fails.
+/// Best (minimum) time in microseconds of `tactic` over at least `iters` runs after one
+/// warm-up (more for short layers); `None` if it fails.
 pub(crate) fn time_tactic(
     backend: &dyn Backend,
     tactic: &dyn Tactic,
@@ -55,11 +55,20 @@ pub(crate) fn time_tactic(
         tracing::debug!(tactic = tactic.name(), error = %e, "tactic failed while tuning");
         return None;
     }
+    // At least `iters` runs, and for short layers more (up to MAX_RUNS, until MIN_TOTAL_US
+    // of measured time): the minimum of a few sub-millisecond runs is at the mercy of
+    // scheduler noise, which would pick tactics at random.
+    const MIN_TOTAL_US: f64 = 3000.0;
+    const MAX_RUNS: usize = 40;
     let mut best = f64::INFINITY;
-    for _ in 0..iters.max(1) {
+    let (mut runs, mut total) = (0, 0.0);
+    while runs < iters.max(1) || (total < MIN_TOTAL_US && runs < MAX_RUNS) {
         let t0 = Instant::now();
         backend.execute(tactic, inputs, &ctx).ok()?;
-        best = best.min(t0.elapsed().as_secs_f64() * 1e6);
+        let us = t0.elapsed().as_secs_f64() * 1e6;
+        best = best.min(us);
+        total += us;
+        runs += 1;
     }
     Some(best)
 }

@@ -234,3 +234,31 @@ fn symbolic_dims_must_agree_across_inputs() {
     let err = engine.create_context().run(inputs).unwrap_err().to_string();
     assert!(err.contains("dimension 'n'"), "{err}");
 }
+
+#[test]
+fn layer_profile_counts_every_layer_of_profiled_runs() {
+    let g = mlp();
+    let engine = Builder::new(config(&[("x", vec![2, 8])]))
+        .build(g.clone())
+        .unwrap();
+    let mut ctx = engine.create_context();
+    let inputs = || -> HashMap<String, Tensor> { [("x".to_string(), tensor(&[2, 8], 3))].into() };
+    ctx.run(inputs()).unwrap();
+    assert!(ctx.layer_profile().is_empty() || std::env::var("KILN_PROFILE").is_ok());
+    ctx.set_profiling(true);
+    for _ in 0..3 {
+        ctx.run(inputs()).unwrap();
+    }
+    let rows = ctx.layer_profile();
+    let mut names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    names.sort_unstable();
+    let mut want: Vec<&str> = engine.layers().iter().map(|l| l.name.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    assert!(rows.iter().all(|r| r.3 == 3 && r.2 >= 0.0), "{rows:?}");
+    assert!(rows.windows(2).all(|w| w[0].2 >= w[1].2), "slowest first");
+    let tactics: Vec<&str> = engine.layers().iter().map(|l| l.tactic.as_str()).collect();
+    assert!(rows.iter().all(|r| tactics.contains(&r.1.as_str())));
+    ctx.set_profiling(false);
+    assert!(ctx.layer_profile().is_empty());
+}

@@ -95,6 +95,13 @@ pub trait Backend: Send + Sync + Debug {
         None
     }
 
+    /// Run `f` (a whole graph execution) where [`Backend::execute`] is cheapest to call
+    /// repeatedly: the CPU backend enters its worker pool once here, so the layers inside
+    /// do not each hand work over to another thread. Default: call `f` directly.
+    fn scope(&self, f: &mut (dyn FnMut() + Send)) {
+        f()
+    }
+
     /// Run `tactic` on the backend's workers.
     fn execute(
         &self,

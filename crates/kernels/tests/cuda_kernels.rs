@@ -2,31 +2,15 @@
 //! sizes). Needs an NVIDIA GPU: without one every test prints why it skips, or fails when
 //! `KILN_REQUIRE_GPU=1` (the GPU machine's runs).
 
+mod common;
+
 use kiln_core::{Attribute, Attributes, DataType, Node, Tensor};
 use kiln_kernels::cuda::memory::{DeviceMemory, align_up, download, upload};
-use kiln_kernels::cuda::{DevTensor, Exec, Gpu, Spec, device_count, driver_present, layer_for};
-use std::sync::{Arc, OnceLock};
+use kiln_kernels::cuda::{DevTensor, Exec, Gpu, Spec, layer_for};
+use std::sync::Arc;
 
 fn gpu() -> Option<Arc<Gpu>> {
-    static GPU: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
-    let required = std::env::var("KILN_REQUIRE_GPU").is_ok_and(|v| v == "1");
-    let r = GPU.get_or_init(|| {
-        if !driver_present() {
-            return Err("no CUDA driver (libcuda) on this machine".to_string());
-        }
-        if device_count() == 0 {
-            return Err("no CUDA device on this machine".to_string());
-        }
-        Gpu::open(0).map_err(|e| e.to_string())
-    });
-    match r {
-        Ok(g) => Some(g.clone()),
-        Err(why) => {
-            assert!(!required, "KILN_REQUIRE_GPU=1 but {why}");
-            eprintln!("SKIPPED (CUDA kernel test): {why}");
-            None
-        }
-    }
+    common::gpu("CUDA kernel test")
 }
 
 /// Deterministic pseudo-random f32 values in [lo, hi).

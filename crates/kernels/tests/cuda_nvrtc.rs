@@ -113,3 +113,39 @@ fn every_kernel_named_by_the_ops_exists_in_the_sources() {
     }
     assert!(missing.is_empty(), "kernels not found: {missing:?}");
 }
+
+#[test]
+fn every_templated_kernel_is_instantiated_for_each_float_type() {
+    // Each `ex.function_t(module, base, dtype)` call names a template instantiated for f32,
+    // f16 and bf16 (`KILN_FLOAT_TYPES(...)` over a macro defining `base_##S`).
+    let ops_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/cuda/ops");
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&ops_dir).expect("ops folder") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("op source");
+        for call in text.split("function_t(\"").skip(1) {
+            let mut parts = call.split('"');
+            let module = parts.next().unwrap_or_default();
+            let base = parts.nth(1).unwrap_or_default();
+            let src = nvrtc::source(module).unwrap_or_default();
+            let defined = src.contains(&format!("void {base}_##S("));
+            let macro_name = src
+                .split(&format!("void {base}_##S("))
+                .next()
+                .and_then(|before| before.rsplit("#define ").next())
+                .and_then(|d| d.split('(').next())
+                .unwrap_or_default()
+                .to_string();
+            if !defined || !src.contains(&format!("KILN_FLOAT_TYPES({macro_name})")) {
+                missing.push(format!("{}: {module}::{base}", path.display()));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} templated kernel calls found");
+    assert!(
+        missing.is_empty(),
+        "templated kernels not instantiated: {missing:?}"
+    );
+}

@@ -28,6 +28,7 @@ pub use passes::layernorm::LayerNormFusion;
 pub use passes::reshape::ReshapeChains;
 pub use passes::transpose::TransposeOptimization;
 pub use passes::vertical::VerticalFusion;
+pub use util::facts;
 
 use kiln_core::Graph;
 

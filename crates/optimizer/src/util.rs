@@ -186,7 +186,11 @@ pub fn facts(graph: &Graph) -> HashMap<String, TensorFact> {
         }
     }
     let mut facts = HashMap::new();
-    for _ in 0..8 {
+    // Values whose facts come from `fallback_facts`: recomputed every round, since a round
+    // may see their inputs only partly known (core inference fills in more each round, one
+    // attention block of a transformer per round).
+    let mut filled: HashSet<String> = HashSet::new();
+    for _ in 0..64 {
         facts = match kiln_core::infer_facts(&g) {
             Ok(f) => f,
             Err(e) => {
@@ -194,7 +198,10 @@ pub fn facts(graph: &Graph) -> HashMap<String, TensorFact> {
                 return HashMap::new();
             }
         };
-        let extra = fallback_facts(&g, &facts);
+        let extra: Vec<(String, TensorFact)> = fallback_facts(&g, &facts, &filled)
+            .into_iter()
+            .filter(|(name, f)| facts.get(name) != Some(f))
+            .collect();
         if extra.is_empty() {
             break;
         }
@@ -203,6 +210,7 @@ pub fn facts(graph: &Graph) -> HashMap<String, TensorFact> {
                 name: name.clone(),
                 ty: kiln_core::ValueType::Tensor(fact),
             };
+            filled.insert(name.clone());
             g.value_info.insert(name, vi);
         }
     }
@@ -210,13 +218,18 @@ pub fn facts(graph: &Graph) -> HashMap<String, TensorFact> {
 }
 
 /// Facts of outputs core inference leaves unknown, for ops whose result shape is simple.
-fn fallback_facts(g: &Graph, facts: &HashMap<String, TensorFact>) -> Vec<(String, TensorFact)> {
+/// Outputs in `filled` (facts of an earlier fallback) are computed again.
+fn fallback_facts(
+    g: &Graph,
+    facts: &HashMap<String, TensorFact>,
+    filled: &HashSet<String>,
+) -> Vec<(String, TensorFact)> {
     let mut out = Vec::new();
     for n in &g.nodes {
         if !n.domain.is_empty()
             || n.outputs
                 .iter()
-                .all(|o| o.is_empty() || facts.contains_key(o))
+                .all(|o| o.is_empty() || (facts.contains_key(o) && !filled.contains(o)))
         {
             continue;
         }

@@ -238,3 +238,59 @@ fn gemm_becomes_fused_matmul_unless_trans_a() {
     let (_, r) = apply(&GemmToFusedMatMul, &g, 1e-6);
     assert!(r.changes.is_empty());
 }
+
+/// A transformer-like chain of attention blocks on a symbolic batch: the facts of the
+/// Attention outputs (which core inference leaves to the optimizer's fallback) must become
+/// complete in every block, not only the first, so every projection fuses its bias and
+/// residual.
+#[test]
+fn projections_fuse_after_every_attention_block_of_a_symbolic_batch() {
+    use kiln_core::{DataType, Dim, Shape, ValueInfo};
+    const BLOCKS: usize = 12;
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    let mut x = "x".to_string();
+    for i in 0..BLOCKS {
+        let (a, y, z, out) = (
+            format!("a{i}"),
+            format!("y{i}"),
+            format!("z{i}"),
+            format!("x{}", i + 1),
+        );
+        let (w, b) = (format!("w{i}"), format!("b{i}"));
+        nodes.push(n(&format!("att{i}"), "Attention", &[&x, &x, &x], &[&a]));
+        nodes.push(n(&format!("mm{i}"), "MatMul", &[&a, &w], &[&y]));
+        nodes.push(n(&format!("bias{i}"), "Add", &[&y, &b], &[&z]));
+        nodes.push(n(&format!("res{i}"), "Add", &[&z, &x], &[&out]));
+        inits.push((w, random(&[8, 8], 10 + i as u64)));
+        inits.push((b, random(&[8], 50 + i as u64)));
+        x = out;
+    }
+    let inits: Vec<(&str, Tensor)> = inits.iter().map(|(k, t)| (k.as_str(), t.clone())).collect();
+    let mut g = graph(&[("x", &[2, 2, 4, 8])], &[&x], inits, nodes);
+    let symbolic = Shape(vec![
+        Dim::Sym("N".into()),
+        Dim::Fixed(2),
+        Dim::Fixed(4),
+        Dim::Fixed(8),
+    ]);
+    g.inputs = vec![ValueInfo::tensor("x", DataType::F32, symbolic)];
+    let mut after = g.clone();
+    let report = VerticalFusion.run(&mut after).unwrap();
+    assert_eq!(report.changes.len(), BLOCKS, "{:?}", report.changes);
+    let fused = after
+        .nodes
+        .iter()
+        .filter(|n| n.op_type() == "FusedMatMul" && n.inputs.len() == 4)
+        .count();
+    assert_eq!(fused, BLOCKS, "every block takes bias and residual");
+    // Same results (on a concrete batch).
+    let fixed = vec![ValueInfo::tensor(
+        "x",
+        DataType::F32,
+        Shape::fixed(&[2, 2, 4, 8]),
+    )];
+    g.inputs = fixed.clone();
+    after.inputs = fixed;
+    assert_same(&g, &after, 1e-5);
+}

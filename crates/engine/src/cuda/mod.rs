@@ -2,10 +2,15 @@
 //! GPU execution of an engine ([`GpuRunner`], one per execution context).
 
 mod arena;
+mod plan;
+mod precision;
 mod runner;
+mod step_profile;
 
 pub use kiln_kernels::cuda::{DeviceInfo, device_count, probe};
-pub use runner::{GpuRunner, LayerPlacement};
+pub use plan::LayerPlacement;
+pub use precision::{Precision, layer_matches, layer_precision};
+pub use runner::{GpuRunner, RunTimes};
 
 use crate::EngineError;
 use kiln_kernels::cuda::{CudaBackend, CudaError};

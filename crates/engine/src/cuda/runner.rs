@@ -1,31 +1,41 @@
 //! GPU execution of an engine: one device arena per execution context (planned for the
-//! input shapes of the run, re-planned when they change), weights uploaded once, inputs
-//! copied in once and outputs copied out once; GPU layers enqueue on the context's stream,
-//! and layers without a GPU kernel run the CPU tactic with explicit copies (reported per
-//! layer in [`LayerPlacement`]).
+//! input shapes of the run by [`make_plan`](super::plan), re-planned when they change),
+//! weights uploaded once, inputs copied in once and outputs copied out once; GPU layers
+//! enqueue on the context's stream, and layers without a GPU kernel run the CPU tactic with
+//! explicit copies (reported per layer in [`LayerPlacement`]).
+//!
+//! With CUDA graphs on ([`GpuRunner::set_cuda_graph`]) and a plan whose every step runs on
+//! the GPU, the second run of a plan captures the steps (casts and kernels, not the copies)
+//! into a CUDA graph and later runs replay it. Every run records events around the input
+//! copies, the compute and the output copies ([`RunTimes`]).
 
-use super::arena::{Interval, place};
+use super::plan::{LayerPlacement, RunPlan, Step, make_plan};
+use super::step_profile::{StepProfile, profile_from_env, step_labels};
 use crate::EngineError;
 use crate::engine::Inner;
 use crate::reads::node_reads;
-use kiln_core::{EvalContext, Scope, Shape, Tensor, Value, ValueType, infer_facts};
+use kiln_core::{EvalContext, Scope, Tensor, Value};
 use kiln_kernels::RunContext;
-use kiln_kernels::cuda::memory::{DeviceMemory, align_up, download, upload};
-use kiln_kernels::cuda::{CudaError, DevTensor, Exec, Gpu, GpuLayer, Spec, layer_for};
+use kiln_kernels::cuda::graph::{StreamGraph, Timer, begin_capture, end_capture};
+use kiln_kernels::cuda::memory::{
+    DeviceMemory, PendingDownload, align_up, download, download_async, upload, upload_now,
+};
+use kiln_kernels::cuda::ops::launch_cast;
+use kiln_kernels::cuda::{CudaError, DevTensor, Exec, Gpu, Spec};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Where one layer runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerPlacement {
-    /// Layer name.
-    pub layer: String,
-    /// Op type.
-    pub op_type: String,
-    /// True on the GPU; false: CPU fallback (inputs copied to the host, outputs back).
-    pub on_gpu: bool,
-    /// The GPU kernel, or the CPU tactic of a fallback layer.
-    pub kernel: String,
+/// Device times of the latest run, from events on the context's stream (milliseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RunTimes {
+    /// Host-to-device copies of the inputs.
+    pub h2d_ms: f64,
+    /// The layers (kernels, casts; CPU fallbacks with their copies included).
+    pub compute_ms: f64,
+    /// Device-to-host copies of the outputs.
+    pub d2h_ms: f64,
+    /// True when the compute was a CUDA graph replay.
+    pub graph: bool,
 }
 
 /// Device copies of an engine's initializers.
@@ -34,15 +44,15 @@ struct Weights {
     tensors: HashMap<String, DevTensor>,
 }
 
-/// The device plan of one set of input shapes.
-struct RunPlan {
-    key: Vec<(String, Vec<usize>)>,
-    _mem: DeviceMemory,
-    bytes: usize,
-    values: HashMap<String, DevTensor>,
-    layers: Vec<Option<Box<dyn GpuLayer>>>,
-    workspace: u64,
-    placement: Vec<LayerPlacement>,
+/// The CUDA graph state of the current plan.
+enum GraphState {
+    /// Not tried yet: the next run (after one plain run) captures.
+    NotYet {
+        plain_runs: u32,
+    },
+    Ready(StreamGraph),
+    /// Capture is impossible for this plan (CPU layers, or capture failed).
+    Off,
 }
 
 /// Runs an engine on its GPU: owned by one execution context.
@@ -51,6 +61,12 @@ pub struct GpuRunner {
     stream: Arc<kiln_kernels::cuda::CudaStream>,
     weights: Option<Weights>,
     plan: Option<RunPlan>,
+    use_graph: bool,
+    graph: GraphState,
+    events: Option<Timer>,
+    times: Option<RunTimes>,
+    /// `KILN_GPU_PROFILE=1`: device time per step, summed over runs (logged on drop).
+    profile: Option<StepProfile>,
 }
 
 impl std::fmt::Debug for GpuRunner {
@@ -58,6 +74,7 @@ impl std::fmt::Debug for GpuRunner {
         f.debug_struct("GpuRunner")
             .field("device", &self.gpu.info().name)
             .field("arena_bytes", &self.arena_bytes())
+            .field("cuda_graph", &self.use_graph)
             .finish()
     }
 }
@@ -76,7 +93,31 @@ impl GpuRunner {
             stream,
             weights: None,
             plan: None,
+            use_graph: false,
+            graph: GraphState::NotYet { plain_runs: 0 },
+            events: None,
+            times: None,
+            profile: None,
         })
+    }
+
+    /// Capture the layers of a plan as a CUDA graph and replay it (static shapes; plans
+    /// with CPU fallback layers run without).
+    pub fn set_cuda_graph(&mut self, on: bool) {
+        if on != self.use_graph {
+            self.use_graph = on;
+            self.graph = GraphState::NotYet { plain_runs: 0 };
+        }
+    }
+
+    /// True when the latest run replayed a CUDA graph.
+    pub fn graph_active(&self) -> bool {
+        matches!(self.graph, GraphState::Ready(_))
+    }
+
+    /// Device times of the latest run.
+    pub fn times(&self) -> Option<RunTimes> {
+        self.times
     }
 
     /// Bytes of the current device arena (0 before the first run).
@@ -142,218 +183,6 @@ impl GpuRunner {
         Ok(())
     }
 
-    fn make_plan(
-        &self,
-        inner: &Inner,
-        inputs: &HashMap<String, Value>,
-        key: Vec<(String, Vec<usize>)>,
-    ) -> Result<RunPlan, EngineError> {
-        let graph = &inner.graph;
-        let weights = self.weights.as_ref().map(|w| &w.tensors);
-        let mut g = graph.clone();
-        for vi in &mut g.inputs {
-            if let (ValueType::Tensor(fact), Some(Value::Tensor(t))) =
-                (&mut vi.ty, inputs.get(&vi.name))
-            {
-                fact.shape = Some(Shape::fixed(t.shape()));
-                fact.dtype = Some(t.dtype());
-            }
-        }
-        let facts = infer_facts(&g)?;
-        let fact_spec = |name: &str| -> Option<Spec> {
-            let f = facts.get(name)?;
-            Some(Spec {
-                dtype: f.dtype?,
-                shape: f.shape.as_ref()?.as_fixed()?,
-            })
-        };
-        // Shape inference cannot always tell (data-dependent shapes, ops whose inference is
-        // partial): then one CPU run on these inputs tells every value's type and shape.
-        let complete = graph
-            .nodes
-            .iter()
-            .flat_map(|n| n.outputs.iter())
-            .all(|o| o.is_empty() || fact_spec(o).is_some());
-        let discovered = if complete {
-            HashMap::new()
-        } else {
-            tracing::info!("shape inference is incomplete: value shapes come from one CPU run");
-            discover_specs(inner, inputs)?
-        };
-        let spec_of = |name: &str| -> Option<Spec> {
-            if let Some(Value::Tensor(t)) = inputs.get(name) {
-                return Some(Spec {
-                    dtype: t.dtype(),
-                    shape: t.shape().to_vec(),
-                });
-            }
-            if let Some(w) = weights.and_then(|w| w.get(name)) {
-                return Some(Spec {
-                    dtype: w.dtype,
-                    shape: w.shape.clone(),
-                });
-            }
-            fact_spec(name).or_else(|| discovered.get(name).cloned())
-        };
-        // Values that live in the arena: provided inputs and every node output.
-        let n = graph.nodes.len();
-        let keep_to_end: HashSet<&str> = graph.outputs.iter().map(|o| o.name.as_str()).collect();
-        let mut order: Vec<String> = Vec::new();
-        let mut first: HashMap<String, usize> = HashMap::new();
-        let mut last: HashMap<String, usize> = HashMap::new();
-        for vi in &graph.inputs {
-            if inputs.contains_key(&vi.name) {
-                order.push(vi.name.clone());
-                first.insert(vi.name.clone(), 0);
-                last.insert(vi.name.clone(), 0);
-            }
-        }
-        let mut problems = Vec::new();
-        for (i, node) in graph.nodes.iter().enumerate() {
-            for r in node_reads(node) {
-                if let Some(l) = last.get_mut(&r) {
-                    *l = i;
-                }
-            }
-            for o in node.outputs.iter().filter(|o| !o.is_empty()) {
-                if first.contains_key(o) {
-                    continue;
-                }
-                match spec_of(o) {
-                    Some(s) if s.dtype.size_of().is_some() => {}
-                    _ => problems.push(format!(
-                        "layer '{}' ({}): output '{o}' has no fixed type and shape ahead of the run (the GPU path plans device memory from the input shapes)",
-                        node.name,
-                        node.op_type()
-                    )),
-                }
-                order.push(o.clone());
-                first.insert(o.clone(), i);
-                last.insert(o.clone(), i);
-            }
-        }
-        if !problems.is_empty() {
-            let more = problems.len().saturating_sub(8);
-            problems.truncate(8);
-            if more > 0 {
-                problems.push(format!("and {more} more"));
-            }
-            return Err(EngineError::Gpu(problems.join("; ")));
-        }
-        for o in &keep_to_end {
-            if let Some(l) = last.get_mut(*o) {
-                *l = n;
-            }
-        }
-        let specs: Vec<Spec> = order
-            .iter()
-            .map(|v| spec_of(v).expect("checked above"))
-            .collect();
-        let items: Vec<Interval> = order
-            .iter()
-            .zip(&specs)
-            .map(|(v, s)| Interval {
-                bytes: s.dtype.size_of().unwrap_or(0) * s.len(),
-                first: first[v],
-                last: last[v],
-            })
-            .collect();
-        let (offsets, act_bytes) = place(&items);
-        // Layers: a GPU kernel where one fits, else the CPU tactic.
-        let fed: HashSet<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
-        let mut layers = Vec::with_capacity(n);
-        let mut placement = Vec::with_capacity(n);
-        let mut workspace = 0usize;
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let ins: Vec<Option<Spec>> = node
-                .inputs
-                .iter()
-                .map(|v| if v.is_empty() { None } else { spec_of(v) })
-                .collect();
-            let consts: Vec<Option<&Tensor>> = node
-                .inputs
-                .iter()
-                .map(|v| {
-                    graph
-                        .initializers
-                        .get(v)
-                        .filter(|_| !fed.contains(v.as_str()))
-                })
-                .collect();
-            let named = node
-                .outputs
-                .iter()
-                .rposition(|o| !o.is_empty())
-                .map_or(0, |p| p + 1);
-            let outs: Option<Vec<Spec>> = node.outputs[..named]
-                .iter()
-                .map(|o| if o.is_empty() { None } else { spec_of(o) })
-                .collect();
-            let present_ok = node
-                .inputs
-                .iter()
-                .zip(&ins)
-                .all(|(v, s)| v.is_empty() || s.is_some());
-            let layer = match outs {
-                Some(outs) if present_ok && !outs.is_empty() => {
-                    layer_for(node, &ins, &consts, &outs)
-                }
-                _ => None,
-            };
-            let tactic = inner.tactics.get(i).map_or("?", |t| t.name());
-            placement.push(LayerPlacement {
-                layer: node.name.clone(),
-                op_type: node.op_type().to_string(),
-                on_gpu: layer.is_some(),
-                kernel: layer
-                    .as_ref()
-                    .map_or_else(|| format!("cpu:{tactic}"), |l| l.kernel().to_string()),
-            });
-            if let Some(l) = &layer {
-                workspace = workspace.max(l.workspace_bytes());
-            }
-            layers.push(layer);
-        }
-        let total = align_up(act_bytes) + align_up(workspace);
-        let mem = DeviceMemory::alloc(self.gpu.context(), total)
-            .map_err(gpu_err("allocating the device arena"))?;
-        let values: HashMap<String, DevTensor> = order
-            .iter()
-            .zip(specs)
-            .zip(&offsets)
-            .map(|((v, s), &off)| {
-                (
-                    v.clone(),
-                    DevTensor {
-                        ptr: mem.ptr() + off as u64,
-                        dtype: s.dtype,
-                        shape: s.shape,
-                    },
-                )
-            })
-            .collect();
-        let on_gpu = placement.iter().filter(|p| p.on_gpu).count();
-        tracing::info!(
-            arena_bytes = total,
-            workspace_bytes = workspace,
-            gpu_layers = on_gpu,
-            cpu_layers = n - on_gpu,
-            "GPU plan ready"
-        );
-        for p in &placement {
-            tracing::debug!(layer = %p.layer, op = %p.op_type, device = if p.on_gpu { "gpu" } else { "cpu" }, kernel = %p.kernel, "placement");
-        }
-        Ok(RunPlan {
-            key,
-            workspace: mem.ptr() + align_up(act_bytes) as u64,
-            bytes: total,
-            _mem: mem,
-            values,
-            layers,
-            placement,
-        })
-    }
-
     /// Run the engine on `inputs` (already checked against the declared inputs).
     pub(crate) fn execute(
         &mut self,
@@ -377,136 +206,292 @@ impl GpuRunner {
         self.upload_weights(inner)?;
         if self.plan.as_ref().is_none_or(|p| p.key != key) {
             self.plan = None;
-            self.plan = Some(self.make_plan(inner, &inputs, key)?);
+            self.graph = GraphState::NotYet { plain_runs: 0 };
+            let weights = &self.weights.as_ref().expect("uploaded").tensors;
+            self.plan = Some(make_plan(
+                &self.gpu,
+                &self.stream,
+                inner,
+                weights,
+                &inputs,
+                key,
+            )?);
+            if let Some(p) = &self.profile {
+                p.log();
+            }
+            self.profile = None;
+            if profile_from_env() {
+                let plan = self.plan.as_ref().expect("planned");
+                self.use_graph = false;
+                self.profile = Some(StepProfile {
+                    timer: None,
+                    total_ms: vec![0.0; plan.steps.len()],
+                    runs: 0,
+                    warm: false,
+                    labels: step_labels(inner, plan),
+                });
+            }
+        }
+        if self.events.is_none() {
+            self.events = Some(Timer::new(&self.gpu, 4).map_err(gpu_err("timing events"))?);
         }
         let plan = self.plan.as_ref().expect("planned");
-        let weights = &self.weights.as_ref().expect("uploaded").tensors;
+        let events = self.events.as_ref().expect("created");
         let stream = &self.stream;
+        let record = |k: usize| events.record(k, stream).map_err(gpu_err("timing"));
+        record(0)?;
+        let mut keep: Vec<Vec<u8>> = Vec::new();
+        for (name, v) in &inputs {
+            if let (Value::Tensor(t), Some(d)) = (v, plan.inputs.get(name)) {
+                upload_now(stream, t, d).map_err(gpu_err(&format!("input '{name}'")))?;
+            }
+        }
+        record(1)?;
+        // Compute: replay the graph, capture it, or enqueue step by step.
         let exec = Exec {
             gpu: &self.gpu,
             stream,
         };
-        let mut keep: Vec<Vec<u8>> = Vec::new();
-        for (name, v) in &inputs {
-            if let (Value::Tensor(t), Some(d)) = (v, plan.values.get(name)) {
-                keep.push(upload(stream, t, d).map_err(gpu_err(&format!("input '{name}'")))?);
+        let mut replayed = false;
+        if self.use_graph && plan.all_gpu() {
+            match &mut self.graph {
+                GraphState::Ready(g) => {
+                    g.launch().map_err(gpu_err("CUDA graph"))?;
+                    replayed = true;
+                }
+                GraphState::NotYet { plain_runs } if *plain_runs >= 1 => {
+                    match capture(&exec, inner, plan) {
+                        Ok(g) => {
+                            g.launch().map_err(gpu_err("CUDA graph"))?;
+                            tracing::info!(steps = plan.steps.len(), "CUDA graph captured");
+                            self.graph = GraphState::Ready(g);
+                            replayed = true;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "CUDA graph capture failed: running without");
+                            self.graph = GraphState::Off;
+                        }
+                    }
+                }
+                GraphState::NotYet { plain_runs } => *plain_runs += 1,
+                GraphState::Off => {}
             }
+        } else if self.use_graph && matches!(self.graph, GraphState::NotYet { .. }) {
+            tracing::info!("CUDA graph not used: the plan has CPU fallback layers");
+            self.graph = GraphState::Off;
         }
-        let device = |name: &str| plan.values.get(name).or_else(|| weights.get(name));
-        for (i, node) in inner.graph.nodes.iter().enumerate() {
-            let layer_err = |e: String| {
-                EngineError::Gpu(format!("layer '{}' ({}): {e}", node.name, node.op_type()))
+        if !replayed {
+            let timer = match &mut self.profile {
+                Some(p) => {
+                    if p.timer.is_none() {
+                        p.timer = Some(
+                            Timer::new(&self.gpu, plan.steps.len() + 1)
+                                .map_err(gpu_err("profiling events"))?,
+                        );
+                    }
+                    p.timer.as_ref()
+                }
+                None => None,
             };
-            let outs: Vec<DevTensor> = node
-                .outputs
-                .iter()
-                .filter(|o| !o.is_empty())
-                .map(|o| {
-                    plan.values
-                        .get(o)
-                        .cloned()
-                        .ok_or_else(|| layer_err(format!("output '{o}' has no device buffer")))
-                })
-                .collect::<Result<_, _>>()?;
-            if let Some(layer) = &plan.layers[i] {
-                let ins: Vec<Option<&DevTensor>> = node
-                    .inputs
-                    .iter()
-                    .map(|v| if v.is_empty() { None } else { device(v) })
-                    .collect();
-                layer
-                    .enqueue(&exec, &ins, &outs, plan.workspace)
-                    .map_err(|e| layer_err(e.to_string()))?;
-                continue;
-            }
-            // CPU fallback: the values it reads come to the host, its outputs go back.
-            let mut env: HashMap<String, Value> = HashMap::new();
-            for r in node_reads(node) {
-                if env.contains_key(&r)
-                    || inner.consts.contains_key(&r) && !plan.values.contains_key(&r)
-                {
-                    continue;
-                }
-                if let Some(d) = plan.values.get(&r) {
-                    let t = download(stream, d).map_err(|e| layer_err(e.to_string()))?;
-                    env.insert(r, Value::Tensor(t));
-                }
-            }
-            let consts = Scope::new(&inner.consts, None);
-            let scope = Scope::new(&env, Some(&consts));
-            let args: Vec<Option<&Value>> = node
-                .inputs
-                .iter()
-                .map(|v| if v.is_empty() { None } else { scope.get(v) })
-                .collect();
-            let tactic = &inner.tactics[i];
-            let ctx = RunContext {
-                eval: EvalContext {
-                    scope: Some(&scope),
-                },
-                arena: None,
-            };
-            let results = inner
-                .backend
-                .execute(tactic.as_ref(), &args, &ctx)
-                .map_err(|e| EngineError::Layer {
-                    layer: node.name.clone(),
-                    op_type: node.op_type().to_string(),
-                    tactic: tactic.name().to_string(),
-                    source: Box::new(e),
-                })?;
-            let named: Vec<&String> = node.outputs.iter().filter(|o| !o.is_empty()).collect();
-            let produced: Vec<(&String, Value)> = node
-                .outputs
-                .iter()
-                .zip(results)
-                .filter(|(o, _)| !o.is_empty())
-                .collect();
-            if produced.len() != named.len() {
-                return Err(layer_err(format!(
-                    "produced {} outputs, {} requested",
-                    produced.len(),
-                    named.len()
-                )));
-            }
-            for ((o, v), d) in produced.into_iter().zip(&outs) {
-                let Value::Tensor(t) = v else {
-                    return Err(layer_err(format!("output '{o}' is not a tensor")));
-                };
-                if t.shape() != d.shape.as_slice() || t.dtype() != d.dtype {
-                    return Err(layer_err(format!(
-                        "output '{o}' is {} {:?} but the device plan expected {} {:?}",
-                        t.dtype(),
-                        t.shape(),
-                        d.dtype,
-                        d.shape
-                    )));
-                }
-                keep.push(upload(stream, &t, d).map_err(|e| layer_err(e.to_string()))?);
-            }
+            run_steps(&exec, inner, plan, &mut keep, timer)?;
         }
-        let mut out = Vec::with_capacity(inner.graph.outputs.len());
+        record(2)?;
+        let mut pending: Vec<(String, Result<PendingDownload, Value>)> = Vec::new();
         for o in &inner.graph.outputs {
-            let v = match plan.values.get(&o.name) {
-                Some(d) => Value::Tensor(
-                    download(stream, d).map_err(gpu_err(&format!("output '{}'", o.name)))?,
-                ),
-                None => inner.consts.get(&o.name).cloned().ok_or_else(|| {
-                    EngineError::Gpu(format!("graph output '{}' was never computed", o.name))
-                })?,
-            };
-            out.push((o.name.clone(), v));
+            match plan.host_view.get(&o.name) {
+                Some(d) => {
+                    let p = download_async(stream, d)
+                        .map_err(gpu_err(&format!("output '{}'", o.name)))?;
+                    pending.push((o.name.clone(), Ok(p)));
+                }
+                None => {
+                    let v = inner.consts.get(&o.name).cloned().ok_or_else(|| {
+                        EngineError::Gpu(format!("graph output '{}' was never computed", o.name))
+                    })?;
+                    pending.push((o.name.clone(), Err(v)));
+                }
+            }
         }
+        record(3)?;
         stream
             .synchronize()
             .map_err(|e| EngineError::Gpu(format!("synchronizing: {e:?}")))?;
         drop(keep);
+        let mut out = Vec::with_capacity(pending.len());
+        for (name, p) in pending {
+            let v = match p {
+                Ok(p) => Value::Tensor(
+                    p.into_tensor()
+                        .map_err(|e| EngineError::Gpu(format!("output '{name}': {e}")))?,
+                ),
+                Err(v) => v,
+            };
+            out.push((name, v));
+        }
+        let ms = |a: usize, b: usize| events.elapsed_ms(a, b).map_err(gpu_err("event times"));
+        if let (Some(p), false) = (&mut self.profile, replayed) {
+            // The first run of a plan is left out: it compiles kernels and times cuDNN
+            // algorithms, host work that stalls the stream between the events.
+            if let (Some(t), true) = (&p.timer, p.warm) {
+                for (k, total) in p.total_ms.iter_mut().enumerate() {
+                    *total += t.elapsed_ms(k, k + 1).map_err(gpu_err("profile times"))?;
+                }
+                p.runs += 1;
+            }
+            p.warm = true;
+        }
+        self.times = Some(RunTimes {
+            h2d_ms: ms(0, 1)?,
+            compute_ms: ms(1, 2)?,
+            d2h_ms: ms(2, 3)?,
+            graph: replayed,
+        });
         Ok(out)
     }
 }
 
+impl Drop for GpuRunner {
+    fn drop(&mut self) {
+        if let Some(p) = &self.profile {
+            p.log();
+        }
+    }
+}
+
+/// Capture the plan's steps (all on the GPU) into a CUDA graph.
+fn capture(exec: &Exec<'_>, inner: &Inner, plan: &RunPlan) -> Result<StreamGraph, EngineError> {
+    begin_capture(exec.stream).map_err(gpu_err("CUDA graph"))?;
+    let mut keep = Vec::new();
+    let ran = run_steps(exec, inner, plan, &mut keep, None);
+    let ended = end_capture(exec.stream);
+    ran?;
+    ended.map_err(gpu_err("CUDA graph"))
+}
+
+/// Enqueue every step of `plan` (CPU steps synchronize and copy).
+fn run_steps(
+    exec: &Exec<'_>,
+    inner: &Inner,
+    plan: &RunPlan,
+    keep: &mut Vec<Vec<u8>>,
+    timer: Option<&Timer>,
+) -> Result<(), EngineError> {
+    let stream = exec.stream;
+    if let Some(t) = timer {
+        t.record(0, stream).map_err(gpu_err("profiling"))?;
+    }
+    for (k, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Cast { from, to } => {
+                launch_cast(exec, from.dtype, to.dtype, from.ptr, to.ptr, from.len())
+                    .map_err(gpu_err("casting between precisions"))?;
+            }
+            Step::Gpu {
+                node,
+                inputs,
+                outputs,
+            } => {
+                let n = &inner.graph.nodes[*node];
+                let layer = plan.layers[*node].as_ref().expect("GPU step has a layer");
+                let ins: Vec<Option<&DevTensor>> = inputs.iter().map(Option::as_ref).collect();
+                layer
+                    .enqueue(exec, &ins, outputs, plan.workspace)
+                    .map_err(|e| {
+                        EngineError::Gpu(format!("layer '{}' ({}): {e}", n.name, n.op_type()))
+                    })?;
+            }
+            Step::Cpu { node, outputs } => {
+                run_cpu_layer(stream, inner, plan, *node, outputs, keep)?;
+            }
+        }
+        if let Some(t) = timer {
+            t.record(k + 1, stream).map_err(gpu_err("profiling"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A layer without a GPU kernel: the values it reads come to the host (in their graph
+/// types), its CPU tactic runs, its outputs go back.
+fn run_cpu_layer(
+    stream: &kiln_kernels::cuda::CudaStream,
+    inner: &Inner,
+    plan: &RunPlan,
+    i: usize,
+    outs: &[DevTensor],
+    keep: &mut Vec<Vec<u8>>,
+) -> Result<(), EngineError> {
+    let node = &inner.graph.nodes[i];
+    let layer_err =
+        |e: String| EngineError::Gpu(format!("layer '{}' ({}): {e}", node.name, node.op_type()));
+    let mut env: HashMap<String, Value> = HashMap::new();
+    for r in node_reads(node) {
+        if env.contains_key(&r) || inner.consts.contains_key(&r) && !plan.host_view.contains_key(&r)
+        {
+            continue;
+        }
+        if let Some(d) = plan.host_view.get(&r) {
+            let t = download(stream, d).map_err(|e| layer_err(e.to_string()))?;
+            env.insert(r, Value::Tensor(t));
+        }
+    }
+    let consts = Scope::new(&inner.consts, None);
+    let scope = Scope::new(&env, Some(&consts));
+    let args: Vec<Option<&Value>> = node
+        .inputs
+        .iter()
+        .map(|v| if v.is_empty() { None } else { scope.get(v) })
+        .collect();
+    let tactic = &inner.tactics[i];
+    let ctx = RunContext {
+        eval: EvalContext {
+            scope: Some(&scope),
+        },
+        arena: None,
+    };
+    let results = inner
+        .backend
+        .execute(tactic.as_ref(), &args, &ctx)
+        .map_err(|e| EngineError::Layer {
+            layer: node.name.clone(),
+            op_type: node.op_type().to_string(),
+            tactic: tactic.name().to_string(),
+            source: Box::new(e),
+        })?;
+    let named: Vec<&String> = node.outputs.iter().filter(|o| !o.is_empty()).collect();
+    let produced: Vec<(&String, Value)> = node
+        .outputs
+        .iter()
+        .zip(results)
+        .filter(|(o, _)| !o.is_empty())
+        .collect();
+    if produced.len() != named.len() {
+        return Err(layer_err(format!(
+            "produced {} outputs, {} requested",
+            produced.len(),
+            named.len()
+        )));
+    }
+    for ((o, v), d) in produced.into_iter().zip(outs) {
+        let Value::Tensor(t) = v else {
+            return Err(layer_err(format!("output '{o}' is not a tensor")));
+        };
+        if t.shape() != d.shape.as_slice() || t.dtype() != d.dtype {
+            return Err(layer_err(format!(
+                "output '{o}' is {} {:?} but the device plan expected {} {:?}",
+                t.dtype(),
+                t.shape(),
+                d.dtype,
+                d.shape
+            )));
+        }
+        keep.push(upload(stream, &t, d).map_err(|e| layer_err(e.to_string()))?);
+    }
+    Ok(())
+}
+
 /// Types and shapes of every value, from one run of the CPU tactics on `inputs`.
-fn discover_specs(
+pub(super) fn discover_specs(
     inner: &Inner,
     inputs: &HashMap<String, Value>,
 ) -> Result<HashMap<String, Spec>, EngineError> {

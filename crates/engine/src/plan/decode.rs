@@ -205,6 +205,59 @@ fn layer(l: &pb::Layer) -> Result<LayerInfo, EngineError> {
     })
 }
 
+/// The portable part of a plan: its optimized graph with the weights (plugin layers resolved
+/// from `plugins`), the optimizer's reports, the optimization profiles and the target it was
+/// tuned for. No tactics and no target check: what a re-tune for another machine or GPU
+/// starts from.
+pub(crate) fn decode_graph(
+    bytes: &[u8],
+    plugins: &crate::PluginRegistry,
+) -> Result<PortablePlan, EngineError> {
+    let (header, weights) = read_container(bytes)?;
+    let target = header.target.as_ref().map_or_else(
+        || "unknown".to_string(),
+        |t| {
+            TargetFingerprint {
+                backend: t.backend.clone(),
+                arch: t.arch.clone(),
+                features: t.features.clone(),
+            }
+            .to_string()
+        },
+    );
+    let mut graph = graph(
+        header.graph.as_ref().ok_or_else(|| bad("missing graph"))?,
+        weights,
+    )?;
+    crate::plugin::resolve_plan_graph(&mut graph, plugins)?;
+    let passes = header
+        .passes
+        .iter()
+        .map(|p| PassReport {
+            pass: p.pass.clone(),
+            changes: p.changes.clone(),
+        })
+        .collect();
+    Ok(PortablePlan {
+        graph,
+        passes,
+        profiles: profiles(&header.profiles)?,
+        target,
+    })
+}
+
+/// What [`decode_graph`] returns.
+pub(crate) struct PortablePlan {
+    /// The optimized graph with its weights.
+    pub graph: Graph,
+    /// The optimizer's reports of the original build.
+    pub passes: Vec<PassReport>,
+    /// The plan's optimization profiles.
+    pub profiles: Vec<crate::ShapeProfile>,
+    /// The target the plan was tuned for, as text.
+    pub target: String,
+}
+
 /// Check and decode plan bytes into an engine for `backend`.
 pub(crate) fn decode_engine(bytes: &[u8], backend: Arc<dyn Backend>) -> Result<Inner, EngineError> {
     decode_engine_with_plugins(bytes, backend, &crate::PluginRegistry::default())
@@ -305,5 +358,25 @@ pub(crate) fn decode_engine_with_plugins(
     );
     let mut inner = Inner::new(graph, layers, tactics, memory, backend, passes);
     inner.target = target;
+    inner.profiles = profiles(&header.profiles)?;
+    crate::profile::validate(&inner.profiles, &inner.graph.inputs)?;
     Ok(inner)
+}
+
+fn profiles(ps: &[pb::ShapeProfile]) -> Result<Vec<crate::ShapeProfile>, EngineError> {
+    let dims = |v: &[u64], what: &str| -> Result<Vec<usize>, EngineError> {
+        v.iter()
+            .map(|&d| usize::try_from(d).map_err(|_| bad(format!("profile {what} dimension {d}"))))
+            .collect()
+    };
+    ps.iter()
+        .map(|p| {
+            Ok(crate::ShapeProfile {
+                input: p.input.clone(),
+                min: dims(&p.min, "min")?,
+                opt: dims(&p.opt, "opt")?,
+                max: dims(&p.max, "max")?,
+            })
+        })
+        .collect()
 }

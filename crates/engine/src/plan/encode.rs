@@ -199,6 +199,16 @@ pub(crate) fn encode_engine(inner: &Inner) -> Result<Vec<u8>, EngineError> {
                 changes: p.changes.clone(),
             })
             .collect(),
+        profiles: inner
+            .profiles
+            .iter()
+            .map(|p| pb::ShapeProfile {
+                input: p.input.clone(),
+                min: p.min.iter().map(|&d| d as u64).collect(),
+                opt: p.opt.iter().map(|&d| d as u64).collect(),
+                max: p.max.iter().map(|&d| d as u64).collect(),
+            })
+            .collect(),
     };
     Ok(write_container(&header, &w.buf))
 }

@@ -4,7 +4,7 @@
 mod decode;
 mod encode;
 
-pub(crate) use decode::{decode_engine, decode_engine_with_plugins};
+pub(crate) use decode::{decode_engine, decode_engine_with_plugins, decode_graph};
 pub(crate) use encode::encode_engine;
 
 use crate::EngineError;

@@ -8,7 +8,7 @@ use super::conv_algos::{conv_direct, conv_gemm, conv_tiled};
 use super::conv_packed::{conv_packed, filters_fit, pack_filters};
 use super::packed::{PackCache, PackedA};
 use crate::{RunContext, Tactic};
-use kiln_core::ndarray::{ArrayD, IxDyn};
+use kiln_core::ndarray::{ArrayD, CowArray, IxDyn};
 use kiln_core::{Attributes, Error, Node, Op, Result, Tensor, Value};
 use std::sync::Arc;
 
@@ -365,9 +365,10 @@ impl ConvTactic {
                         geom.out_shape
                     ))
                 })?;
-                Some(zb.as_standard_layout().into_owned())
+                Some(CowArray::from(zb.as_standard_layout().into_owned()))
             }
-            Some(z) => Some(z.as_standard_layout().into_owned()),
+            // A residual of the output's shape is read in place (no copy when contiguous).
+            Some(z) => Some(z.as_standard_layout()),
             None => None,
         };
         let zd = z_std.as_ref().and_then(|z| z.as_slice());

@@ -7,7 +7,7 @@ use super::matmul_packed::matmul_packed;
 use super::packed::{PackCache, PackedB};
 use super::sgemm::{Par, sgemm_raw, sgemm_split};
 use crate::{RunContext, Tactic};
-use kiln_core::ndarray::{ArrayD, IxDyn};
+use kiln_core::ndarray::{ArrayD, CowArray, IxDyn};
 use kiln_core::ops::util::broadcast_shapes;
 use kiln_core::{Error, Node, Op, Result, Tensor, Value};
 use rayon::prelude::*;
@@ -205,10 +205,11 @@ fn matmul_fused_with(
         Some(_) => return Ok(None),
         None => None,
     };
-    let z_std: Option<ArrayD<f32>> = match z {
-        Some(z) if z.shape() == shape.as_slice() => Some(z.as_standard_layout().into_owned()),
+    // A residual of the output's shape is read in place (no copy when contiguous).
+    let z_std: Option<CowArray<'_, f32, IxDyn>> = match z {
+        Some(z) if z.shape() == shape.as_slice() => Some(z.as_standard_layout()),
         Some(z) => match z.broadcast(IxDyn(&shape)) {
-            Some(zb) => Some(zb.as_standard_layout().into_owned()),
+            Some(zb) => Some(CowArray::from(zb.as_standard_layout().into_owned())),
             None => return Ok(None),
         },
         None => None,

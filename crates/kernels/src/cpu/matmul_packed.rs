@@ -7,8 +7,9 @@ use super::conv_algos::OutPtr;
 use super::packed::{KC, MR, NR, PackedB, micro_kernel};
 use rayon::prelude::*;
 
-/// Rows per task.
-const MC: usize = 64;
+/// Rows per task at most (fewer when there would be too few tasks): each column panel of B
+/// is reused from L1 by this many rows.
+const MC: usize = 256;
 /// Columns per task.
 const NC: usize = 256;
 
@@ -45,8 +46,16 @@ pub(crate) fn matmul_packed(
     let row_blocks = rows.div_ceil(mc);
     let out_ptr = OutPtr(out.as_mut_ptr());
     let kb_max = KC.min(k);
+    // On AVX-512 the micro-kernel reads the rows of A in place: no per-call packing.
+    let in_place = super::packed::has_avx512_rows();
     (0..row_blocks * col_blocks).into_par_iter().for_each_init(
-        || vec![0f32; kb_max * mc.div_ceil(MR) * MR],
+        || {
+            if in_place {
+                Vec::new()
+            } else {
+                vec![0f32; kb_max * mc.div_ceil(MR) * MR]
+            }
+        },
         |buf, task| {
             let (rb, cb) = (task / col_blocks, task % col_blocks);
             let r0 = rb * mc;
@@ -57,18 +66,20 @@ pub(crate) fn matmul_packed(
             let mut pc = 0;
             while pc < k {
                 let kb = KC.min(k - pc);
-                for ip in 0..panels {
-                    let dst = &mut buf[ip * kb * MR..(ip + 1) * kb * MR];
-                    for ii in 0..MR {
-                        let r = ip * MR + ii;
-                        if r < nrows {
-                            let src = &a[(r0 + r) * k + pc..(r0 + r) * k + pc + kb];
-                            for (p, &v) in src.iter().enumerate() {
-                                dst[p * MR + ii] = alpha * v;
-                            }
-                        } else {
-                            for p in 0..kb {
-                                dst[p * MR + ii] = 0.0;
+                if !in_place {
+                    for ip in 0..panels {
+                        let dst = &mut buf[ip * kb * MR..(ip + 1) * kb * MR];
+                        for ii in 0..MR {
+                            let r = ip * MR + ii;
+                            if r < nrows {
+                                let src = &a[(r0 + r) * k + pc..(r0 + r) * k + pc + kb];
+                                for (p, &v) in src.iter().enumerate() {
+                                    dst[p * MR + ii] = v;
+                                }
+                            } else {
+                                for p in 0..kb {
+                                    dst[p * MR + ii] = 0.0;
+                                }
                             }
                         }
                     }
@@ -79,6 +90,27 @@ pub(crate) fn matmul_packed(
                     let bp = pb.panel(col / NR, pc);
                     for ip in 0..panels {
                         let nr = MR.min(nrows - ip * MR);
+                        let c = out_ptr.get().wrapping_add((r0 + ip * MR) * n + col);
+                        if in_place {
+                            // SAFETY: rows r0 + ip*MR .. + nr (< rows) of A hold k values
+                            // each (a.len() >= rows * k, asserted), read from column pc on
+                            // for kb < k - pc + 1 values; C as below.
+                            unsafe {
+                                super::packed::micro_kernel_rows(
+                                    kb,
+                                    a.as_ptr().add((r0 + ip * MR) * k + pc),
+                                    k,
+                                    bp.as_ptr(),
+                                    NR,
+                                    c,
+                                    n,
+                                    nr,
+                                    cols,
+                                    pc > 0,
+                                );
+                            }
+                            continue;
+                        }
                         // SAFETY: rows r0 + ip*MR .. + nr (< rows) and columns col .. + cols
                         // (< n) of `out` (rows * n elements, asserted) belong to this task's
                         // block only; the A panel holds kb * MR values and the B panel
@@ -89,7 +121,7 @@ pub(crate) fn matmul_packed(
                                 &buf[ip * kb * MR..(ip + 1) * kb * MR],
                                 bp.as_ptr(),
                                 NR,
-                                out_ptr.get().add((r0 + ip * MR) * n + col),
+                                c,
                                 n,
                                 nr,
                                 cols,
@@ -104,6 +136,9 @@ pub(crate) fn matmul_packed(
                 // SAFETY: a row segment of this task's block (see above).
                 let line =
                     unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(r * n + j0), width) };
+                if alpha != 1.0 {
+                    line.iter_mut().for_each(|x| *x *= alpha);
+                }
                 finish(r, j0, line);
             }
         },

@@ -14,6 +14,7 @@ mod depthwise;
 mod elementwise;
 mod fastmath;
 mod features;
+mod gather;
 mod gemm_op;
 mod layer_norm;
 mod matmul;
@@ -21,8 +22,10 @@ mod matmul_packed;
 mod packed;
 mod pool;
 mod reference;
+mod reshape;
 mod sgemm;
 mod softmax;
+mod split;
 mod transpose;
 
 pub use activation::{Activation, gelu, gelu_tanh, sigmoid};
@@ -31,14 +34,17 @@ pub use batch_norm::BatchNormTactic;
 pub use conv::{ConvAlgo, ConvGeom, ConvParams, ConvTactic, OutputStage};
 pub use elementwise::{BinaryTactic, UnaryTactic};
 pub use features::detect_features;
+pub use gather::GatherTactic;
 pub use gemm_op::GemmTactic;
 pub use layer_norm::LayerNormTactic;
 pub use matmul::{MatMulGemm, MatMulSpec, matmul_f32, matmul_fused};
 pub use packed::{KC, MR, NR, PackCache, PackedA, PackedB, micro_kernel};
 pub use pool::PoolTactic;
 pub use reference::ReferenceTactic;
+pub use reshape::ReshapeTactic;
 pub use sgemm::{MatLayout, Par, sgemm, sgemm_raw, sgemm_split};
 pub use softmax::SoftmaxTactic;
+pub use split::SplitTactic;
 pub use transpose::TransposeTactic;
 
 /// The domain of the optimizer's fused layers (`FusedConv`, `FusedMatMul`).
@@ -119,6 +125,9 @@ fn fast_tactics(node: &Node) -> Vec<Box<dyn Tactic>> {
         ("", "LayerNormalization") => boxed(LayerNormTactic::from_node(node)),
         ("", "Transpose") => boxed(TransposeTactic::from_node(node)),
         ("", "BatchNormalization") => boxed(BatchNormTactic::from_node(node)),
+        ("", "Gather") => boxed(GatherTactic::from_node(node)),
+        ("", "Reshape" | "Flatten") => boxed(ReshapeTactic::from_node(node)),
+        ("", "Split") => boxed(SplitTactic::from_node(node)),
         ("", _) => boxed(UnaryTactic::from_node(node)),
         _ => Vec::new(),
     }
@@ -148,12 +157,17 @@ impl Backend for CpuBackend {
         out
     }
 
+    fn scope(&self, f: &mut (dyn FnMut() + Send)) {
+        self.pool.install(f)
+    }
+
     fn execute(
         &self,
         tactic: &dyn Tactic,
         inputs: &[Option<&Value>],
         ctx: &RunContext<'_>,
     ) -> Result<Vec<Value>> {
+        // Inside `scope` (the engine's case) this runs inline on the pool's worker.
         self.pool.install(|| tactic.run(inputs, ctx))
     }
 }

@@ -129,7 +129,7 @@ pub unsafe fn micro_kernel(
 /// Whether the AVX-512 kernel runs here (cached detection).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static F: OnceLock<bool> = OnceLock::new();
     *F.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
@@ -245,6 +245,135 @@ unsafe fn kernel_step(
     }
 }
 
+/// [`micro_kernel`] with the left operand read in place: row `i` of the tile at
+/// `a + i * lda` (`kc` consecutive values each), so activations need no packing. Rows at or
+/// past `rows` are not read (the last row is read again for them and the result dropped).
+/// Only on AVX-512 machines ([`has_avx512_rows`]).
+///
+/// # Safety
+/// `a[i * lda + p]` is readable for `i < rows`, `p < kc`; the `b` and `c` requirements of
+/// [`micro_kernel`] hold; `1 <= rows <= MR`, `cols <= NR`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn micro_kernel_rows(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    assert!(has_avx512() && (1..=MR).contains(&rows) && cols <= NR);
+    // SAFETY: AVX-512F is available (asserted); the caller's guarantees cover the operands.
+    unsafe { kernel_avx512_rows(kc, a, lda, b, ldb, c, ldc, rows, cols, accumulate) }
+}
+
+/// Whether [`micro_kernel_rows`] can run here.
+pub fn has_avx512_rows() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx512_rows(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut lo = [_mm512_setzero_ps(); MR];
+    let mut hi = [_mm512_setzero_ps(); MR];
+    let m0: __mmask16 = if cols >= 16 {
+        0xffff
+    } else {
+        (1u16 << cols) - 1
+    };
+    let m1: __mmask16 = if cols >= 32 {
+        0xffff
+    } else if cols > 16 {
+        (1u16 << (cols - 16)) - 1
+    } else {
+        0
+    };
+    if rows == 1 {
+        // One row (a GEMV: classifier heads at batch 1): only its products, in two
+        // interleaved accumulator pairs, instead of a full MR-row tile.
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for p in 0..kc {
+            // SAFETY: p < kc: element p of the row and row p of `b` (masked columns < cols)
+            // are readable (the caller's guarantee).
+            unsafe {
+                let av = _mm512_set1_ps(*a.add(p));
+                let j = 2 * (p & 1);
+                let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
+                let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb + 16));
+                acc[j] = _mm512_fmadd_ps(av, b0, acc[j]);
+                acc[j + 1] = _mm512_fmadd_ps(av, b1, acc[j + 1]);
+            }
+        }
+        let mut v0 = _mm512_add_ps(acc[0], acc[2]);
+        let mut v1 = _mm512_add_ps(acc[1], acc[3]);
+        // SAFETY: row 0 and the masked columns < cols lie in the caller's block.
+        unsafe {
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c.add(16)));
+            }
+            _mm512_mask_storeu_ps(c, m0, v0);
+            _mm512_mask_storeu_ps(c.add(16), m1, v1);
+        }
+        return;
+    }
+    // SAFETY: row min(i, rows - 1) < rows of the caller's A block.
+    let ap: [*const f32; MR] = std::array::from_fn(|i| unsafe { a.add(i.min(rows - 1) * lda) });
+    for p in 0..kc {
+        // SAFETY: p < kc: element p of each row pointer lies in the caller's A block; the
+        // masks select columns < cols of row p of `b` (the caller's guarantee).
+        unsafe {
+            let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
+            let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb + 16));
+            for i in 0..MR {
+                let av = _mm512_set1_ps(*ap[i].add(p));
+                lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+                hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
+            }
+        }
+    }
+    for i in 0..rows.min(MR) {
+        // SAFETY: row i < rows and the masked columns < cols lie in the caller's block.
+        unsafe {
+            let cp = c.add(i * ldc);
+            let (mut v0, mut v1) = (lo[i], hi[i]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+            }
+            _mm512_mask_storeu_ps(cp, m0, v0);
+            _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
@@ -300,10 +429,40 @@ unsafe fn kernel_portable(
     }
 }
 
-/// Packed constant weights remembered by a tactic, valid for one source tensor (its data
-/// address and shape: the engine's constants never move or change while it lives).
+/// Packed constant weights remembered by a tactic, valid for one source tensor: its data
+/// address, shape and a fingerprint of its values (a sample of elements, bit for bit), so a
+/// different tensor that later lands at the same address (the builder times tactics on
+/// copies it then drops) is not mistaken for the packed one.
 pub struct PackCache<T> {
-    slot: RwLock<Option<(usize, Vec<usize>, Arc<T>)>>,
+    slot: RwLock<Option<(Source, Arc<T>)>>,
+}
+
+/// What identifies the tensor a [`PackCache`] entry was packed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Source {
+    ptr: usize,
+    shape: Vec<usize>,
+    sample: Vec<u32>,
+}
+
+/// Elements sampled for the fingerprint.
+const SAMPLES: usize = 64;
+
+impl Source {
+    /// `None` for a tensor that is not contiguous in standard order.
+    fn of(w: &ArrayD<f32>) -> Option<Source> {
+        let d = w.as_slice()?;
+        let step = (d.len() / SAMPLES).max(1);
+        let mut sample: Vec<u32> = d.iter().step_by(step).map(|v| v.to_bits()).collect();
+        if let Some(last) = d.last() {
+            sample.push(last.to_bits());
+        }
+        Some(Source {
+            ptr: d.as_ptr() as usize,
+            shape: w.shape().to_vec(),
+            sample,
+        })
+    }
 }
 
 impl<T> std::fmt::Debug for PackCache<T> {
@@ -338,9 +497,9 @@ impl<T> PackCache<T> {
         }
     }
 
-    /// Remember `packed` for source `w` (`None`: forget).
+    /// Remember `packed` for source `w` (`None`, or a non-contiguous `w`: forget).
     pub fn set(&self, w: Option<(&ArrayD<f32>, T)>) {
-        let v = w.map(|(w, t)| (w.as_ptr() as usize, w.shape().to_vec(), Arc::new(t)));
+        let v = w.and_then(|(w, t)| Some((Source::of(w)?, Arc::new(t))));
         if let Ok(mut s) = self.slot.write() {
             *s = v;
         }
@@ -349,16 +508,13 @@ impl<T> PackCache<T> {
     /// The packed form of `w` when it is the tensor packed earlier.
     pub fn get(&self, w: &ArrayD<f32>) -> Option<Arc<T>> {
         let s = self.slot.read().ok()?;
-        match &*s {
-            Some((ptr, shape, t))
-                if *ptr == w.as_ptr() as usize
-                    && shape.as_slice() == w.shape()
-                    && w.is_standard_layout() =>
-            {
-                Some(t.clone())
-            }
-            _ => None,
+        let (src, t) = s.as_ref()?;
+        // Cheap checks first; the fingerprint only for a tensor at the same place.
+        let d = w.as_slice()?;
+        if src.ptr != d.as_ptr() as usize || src.shape.as_slice() != w.shape() {
+            return None;
         }
+        (Source::of(w)?.sample == src.sample).then(|| t.clone())
     }
 }
 
@@ -417,6 +573,79 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn row_kernel_matches_naive_on_odd_tiles() {
+        if !has_avx512_rows() {
+            return; // the packed kernel (tested above) runs instead
+        }
+        let mut seed = 9u64;
+        for &(m, n, k, lda) in &[
+            (8, 32, 5, 5),
+            (3, 17, 9, 11),
+            (1, 1, 1, 1),
+            (7, 31, 300, 301),
+            (1, 32, 301, 301),
+            (1, 20, 2, 3),
+        ] {
+            let a = rand(m * lda, &mut seed);
+            let b = rand(k * n, &mut seed);
+            let pb = PackedB::pack(k, n, &b, n, 1);
+            for accumulate in [false, true] {
+                let init = rand(m * n, &mut seed);
+                let mut c = init.clone();
+                // SAFETY: A is m rows of lda >= k values; c is m x n with row stride n.
+                unsafe {
+                    micro_kernel_rows(
+                        k,
+                        a.as_ptr(),
+                        lda,
+                        pb.panel(0, 0).as_ptr(),
+                        NR,
+                        c.as_mut_ptr(),
+                        n,
+                        m,
+                        n,
+                        accumulate,
+                    )
+                };
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut want: f32 = (0..k).map(|p| a[i * lda + p] * b[p * n + j]).sum();
+                        if accumulate {
+                            want += init[i * n + j];
+                        }
+                        let got = c[i * n + j];
+                        assert!(
+                            (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                            "{m}x{n}x{k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pack_cache_rejects_other_tensors_at_the_same_place() {
+        use kiln_core::ndarray::IxDyn;
+        let mut w =
+            ArrayD::from_shape_vec(IxDyn(&[4, 80]), (0..320).map(|v| v as f32).collect()).unwrap();
+        let cache = PackCache::new();
+        cache.set(Some((&w, 7u32)));
+        assert_eq!(cache.get(&w).as_deref(), Some(&7));
+        // Same buffer (address and shape), new values: stale, not served.
+        w[[3, 79]] = -1.0;
+        assert!(cache.get(&w).is_none());
+        w[[3, 79]] = 319.0;
+        assert!(cache.get(&w).is_some());
+        // Another tensor with the same values elsewhere: not the packed one either.
+        let copy = w.clone();
+        assert!(cache.get(&copy).is_none());
+        cache.set(None);
+        assert!(cache.get(&w).is_none());
     }
 
     #[test]

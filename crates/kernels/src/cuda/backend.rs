@@ -4,7 +4,25 @@
 use super::{CudaError, Gpu};
 use crate::{Backend, CpuBackend, RunContext, Tactic, TargetFingerprint};
 use kiln_core::{Node, Result, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The process's open GPUs by ordinal: every engine on a device shares its context, its
+/// compiled kernel modules and its library handles (opening a device and compiling the
+/// NVRTC modules once per process, not once per engine).
+fn shared_gpu(ordinal: usize) -> std::result::Result<Arc<Gpu>, CudaError> {
+    static GPUS: OnceLock<Mutex<HashMap<usize, Arc<Gpu>>>> = OnceLock::new();
+    let mut open = GPUS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(gpu) = open.get(&ordinal) {
+        return Ok(gpu.clone());
+    }
+    let gpu = Gpu::open(ordinal)?;
+    open.insert(ordinal, gpu.clone());
+    Ok(gpu)
+}
 
 /// The CUDA backend of one device.
 #[derive(Debug)]
@@ -20,7 +38,7 @@ impl CudaBackend {
         ordinal: usize,
         threads: Option<usize>,
     ) -> std::result::Result<CudaBackend, CudaError> {
-        let gpu = Gpu::open(ordinal)?;
+        let gpu = shared_gpu(ordinal)?;
         let cpu = CpuBackend::shared(threads).map_err(|e| CudaError::Unsupported(e.to_string()))?;
         Ok(CudaBackend {
             fingerprint: gpu.info().fingerprint(),

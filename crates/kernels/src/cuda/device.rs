@@ -146,8 +146,9 @@ pub struct Gpu {
     arch: &'static str,
     ctx: Arc<CudaContext>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
-    functions: Mutex<HashMap<(&'static str, &'static str), CudaFunction>>,
+    functions: Mutex<HashMap<(&'static str, String), CudaFunction>>,
     blas: super::gemm::BlasHandle,
+    dnn: super::cudnn::Dnn,
 }
 
 impl Gpu {
@@ -181,6 +182,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
             blas,
+            dnn: super::cudnn::Dnn::default(),
         }))
     }
 
@@ -199,6 +201,11 @@ impl Gpu {
         &self.blas
     }
 
+    /// The cuDNN state (handle created on first use).
+    pub(crate) fn dnn(&self) -> &super::cudnn::Dnn {
+        &self.dnn
+    }
+
     /// A new stream (one per execution context).
     pub fn new_stream(&self) -> Result<Arc<CudaStream>, CudaError> {
         self.ctx
@@ -214,20 +221,16 @@ impl Gpu {
     }
 
     /// Kernel `func` of module `module`, compiling and loading the module on first use.
-    pub fn function(
-        &self,
-        module: &'static str,
-        func: &'static str,
-    ) -> Result<CudaFunction, CudaError> {
+    pub fn function(&self, module: &'static str, func: &str) -> Result<CudaFunction, CudaError> {
         let mut fns = self.functions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = fns.get(&(module, func)) {
+        if let Some(f) = fns.get(&(module, func.to_string())) {
             return Ok(f.clone());
         }
         let m = self.module(module)?;
         let f = m
             .load_function(func)
             .map_err(|e| CudaError::driver(format!("loading kernel {module}::{func}"), e))?;
-        fns.insert((module, func), f.clone());
+        fns.insert((module, func.to_string()), f.clone());
         Ok(f)
     }
 

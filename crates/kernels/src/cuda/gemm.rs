@@ -3,6 +3,7 @@
 
 use super::{CudaError, Exec};
 use cudarc::cublaslt::{result as lt, sys};
+use kiln_core::DataType;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::mem::size_of;
@@ -23,7 +24,7 @@ pub(crate) struct BlasHandle(
 type AlgoKey = (Gemm32, u32);
 
 /// The integer fields of a [`Gemm`] (alpha/beta do not change the algorithm).
-type Gemm32 = [usize; 9];
+type Gemm32 = [usize; 10];
 
 // SAFETY: a cuBLASLt handle may be used from several threads as long as each call has its
 // own workspace and stream (contexts give each GEMM their own workspace).
@@ -73,27 +74,40 @@ pub struct Gemm {
     pub beta: f32,
     /// Fuse a ReLU after the bias.
     pub relu: bool,
-    /// Allow TF32 tensor cores.
+    /// Allow TF32 tensor cores (f32 data only).
     pub tf32: bool,
+    /// Element type of A, B, C, D and the bias: f32, f16 or bf16 (the product always
+    /// accumulates in f32; alpha and beta are f32).
+    pub dtype: DataType,
+}
+
+/// The cuBLAS data type of a GEMM element type.
+fn cuda_type(dt: DataType) -> Result<sys::cudaDataType_t, CudaError> {
+    Ok(match dt {
+        DataType::F32 => sys::cudaDataType_t::CUDA_R_32F,
+        DataType::F16 => sys::cudaDataType_t::CUDA_R_16F,
+        DataType::BF16 => sys::cudaDataType_t::CUDA_R_16BF,
+        other => {
+            return Err(CudaError::Unsupported(format!(
+                "cuBLASLt GEMM of {other} data"
+            )));
+        }
+    })
 }
 
 struct Layout(sys::cublasLtMatrixLayout_t);
 
 impl Layout {
     fn new(
+        dt: sys::cudaDataType_t,
         rows: usize,
         cols: usize,
         ld: usize,
         batch: usize,
         stride: usize,
     ) -> Result<Layout, CudaError> {
-        let h = lt::create_matrix_layout(
-            sys::cudaDataType_t::CUDA_R_32F,
-            rows as u64,
-            cols as u64,
-            ld as i64,
-        )
-        .map_err(|e| CudaError::blas("matrix layout", e))?;
+        let h = lt::create_matrix_layout(dt, rows as u64, cols as u64, ld as i64)
+            .map_err(|e| CudaError::blas("matrix layout", e))?;
         let l = Layout(h);
         if batch > 1 {
             let count = batch as i32;
@@ -180,20 +194,21 @@ impl Gemm {
         workspace: u64,
     ) -> Result<(), CudaError> {
         let (m, n, k) = (self.m, self.n, self.k);
+        let dt = cuda_type(self.dtype)?;
         // Row-major D[M,N] is column-major D^T[N,M] = op(B)^T op(A)^T: cuBLASLt's "A" is our
         // B and its "B" is our A.
         let (lt_a, op_a) = if self.trans_b {
-            (Layout::new(k, n, k, self.batch, self.stride_b)?, 1i32)
+            (Layout::new(dt, k, n, k, self.batch, self.stride_b)?, 1i32)
         } else {
-            (Layout::new(n, k, n, self.batch, self.stride_b)?, 0i32)
+            (Layout::new(dt, n, k, n, self.batch, self.stride_b)?, 0i32)
         };
         let (lt_b, op_b) = if self.trans_a {
-            (Layout::new(m, k, m, self.batch, self.stride_a)?, 1i32)
+            (Layout::new(dt, m, k, m, self.batch, self.stride_a)?, 1i32)
         } else {
-            (Layout::new(k, m, k, self.batch, self.stride_a)?, 0i32)
+            (Layout::new(dt, k, m, k, self.batch, self.stride_a)?, 0i32)
         };
-        let lt_c = Layout::new(n, m, n, self.batch, self.stride_c)?;
-        let compute = if self.tf32 {
+        let lt_c = Layout::new(dt, n, m, n, self.batch, self.stride_c)?;
+        let compute = if self.tf32 && self.dtype == DataType::F32 {
             sys::cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32
         } else {
             sys::cublasComputeType_t::CUBLAS_COMPUTE_32F
@@ -243,6 +258,7 @@ impl Gemm {
                 self.stride_a,
                 self.stride_b,
                 self.stride_c,
+                self.dtype as usize,
             ],
             (epilogue as u32) * 4 + (self.tf32 as u32) * 2 + c.is_some() as u32,
         );

@@ -65,6 +65,35 @@ impl Exec<'_> {
     ) -> Result<CudaFunction, CudaError> {
         self.gpu.function(module, func)
     }
+
+    /// The instantiation of templated kernel `base` of module `module` for storage type `dt`
+    /// (`kiln_unary` + F16 -> `kiln_unary_f16`).
+    pub(crate) fn function_t(
+        &self,
+        module: &'static str,
+        base: &'static str,
+        dt: DataType,
+    ) -> Result<CudaFunction, CudaError> {
+        let sfx = float_suffix(dt).ok_or_else(|| {
+            CudaError::Unsupported(format!("kernel {base} has no {dt} instantiation"))
+        })?;
+        self.gpu.function(module, &format!("{base}_{sfx}"))
+    }
+}
+
+/// The kernel-name suffix of a floating-point storage type (`f32`, `f16`, `bf16`).
+pub fn float_suffix(dt: DataType) -> Option<&'static str> {
+    match dt {
+        DataType::F32 => Some("f32"),
+        DataType::F16 => Some("f16"),
+        DataType::BF16 => Some("bf16"),
+        _ => None,
+    }
+}
+
+/// True for the floating-point types the GPU kernels store (f32, f16, bf16).
+pub fn is_gpu_float(dt: DataType) -> bool {
+    float_suffix(dt).is_some()
 }
 
 /// Launch kernel `$f` on the stream of `$ex` with launch config `$cfg`; the arguments are

@@ -12,8 +12,10 @@
 //! no GPU kernel run on the CPU backend with explicit copies (the engine does that).
 
 mod backend;
+mod cudnn;
 mod device;
 pub mod gemm;
+pub mod graph;
 mod layer;
 pub mod memory;
 pub mod nvrtc;
@@ -22,10 +24,11 @@ pub mod ops;
 pub use backend::CudaBackend;
 /// A CUDA stream (cudarc's), for callers that hold one per execution context.
 pub use cudarc::driver::CudaStream;
+pub use cudnn::cudnn_usable;
 pub use device::{DeviceInfo, Gpu, device_count, probe};
-pub use layer::{DevTensor, Exec, GpuLayer};
+pub use layer::{DevTensor, Exec, GpuLayer, float_suffix, is_gpu_float};
 pub use memory::DeviceMemory;
-pub use ops::{Spec, layer_for};
+pub use ops::{LayerOptions, Spec, layer_for, layer_for_with};
 
 /// Errors of the CUDA backend.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,14 @@ pub enum CudaError {
     /// cuBLASLt failed.
     #[error("cuBLASLt error in {what}: {message}")]
     Blas {
+        /// What was being done.
+        what: String,
+        /// The library's status.
+        message: String,
+    },
+    /// cuDNN failed.
+    #[error("cuDNN error in {what}: {message}")]
+    Dnn {
         /// What was being done.
         what: String,
         /// The library's status.

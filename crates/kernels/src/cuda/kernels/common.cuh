@@ -3,6 +3,55 @@
 typedef long long i64;
 #define KILN_INF __int_as_float(0x7f800000)
 
+// Storage types of the floating-point kernels: f32, f16 (IEEE half) and bf16 (kept as raw
+// bits, no cuda_fp16.h needed); all arithmetic is done in f32 (loads widen, stores round to
+// nearest even).
+struct kiln_half {
+    unsigned short bits;
+};
+struct kiln_bf16 {
+    unsigned short bits;
+};
+__device__ __forceinline__ float kiln_f32(float v) { return v; }
+__device__ __forceinline__ float kiln_f32(kiln_half v) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
+    return f;
+}
+__device__ __forceinline__ float kiln_f32(kiln_bf16 v) {
+    return __uint_as_float(((unsigned)v.bits) << 16);
+}
+template <typename T> struct kiln_store;
+template <> struct kiln_store<float> {
+    static __device__ __forceinline__ float from(float v) { return v; }
+};
+template <> struct kiln_store<kiln_half> {
+    static __device__ __forceinline__ kiln_half from(float v) {
+        kiln_half h;
+        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));
+        return h;
+    }
+};
+template <> struct kiln_store<kiln_bf16> {
+    static __device__ __forceinline__ kiln_bf16 from(float v) {
+        unsigned u = __float_as_uint(v);
+        kiln_bf16 r;
+        if ((u & 0x7fffffffu) > 0x7f800000u) {
+            r.bits = (unsigned short)((u >> 16) | 0x40u);  // NaN stays a (quiet) NaN
+        } else {
+            u += 0x7fffu + ((u >> 16) & 1u);
+            r.bits = (unsigned short)(u >> 16);
+        }
+        return r;
+    }
+};
+// Convert an f32 to storage type T.
+template <typename T> __device__ __forceinline__ T kiln_to(float v) {
+    return kiln_store<T>::from(v);
+}
+// Instantiate a macro once per floating-point storage type: X(suffix, type).
+#define KILN_FLOAT_TYPES(X) X(f32, float) X(f16, kiln_half) X(bf16, kiln_bf16)
+
 // Dims and strides of a tensor of rank <= 8, passed by value.
 struct Dims {
     i64 d[KILN_MAX_RANK];

@@ -1,16 +1,16 @@
-// 2-D max and average pooling of NCHW tensors: one thread per output element.
+// 2-D max and average pooling of NCHW tensors: one thread per output element (f32 math).
 struct PoolParams {
     i64 n, c, h, w, oh, ow;
     int kh, kw, sh, sw, ph, pw, dh, dw;
     int is_max, count_include_pad;
 };
 
-extern "C" __global__ void kiln_pool2d_f32(const float* x, float* y, PoolParams p) {
+template <typename T> __device__ void kiln_pool2d(const T* x, T* y, PoolParams p) {
     i64 total = p.n * p.c * p.oh * p.ow;
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
         i64 ox = i % p.ow, oy = (i / p.ow) % p.oh, nc = i / (p.ow * p.oh);
-        const float* xp = x + nc * p.h * p.w;
+        const T* xp = x + nc * p.h * p.w;
         float acc = p.is_max ? (-KILN_INF) : 0.0f;
         int count = 0;
         for (int ky = 0; ky < p.kh; ++ky) {
@@ -19,7 +19,7 @@ extern "C" __global__ void kiln_pool2d_f32(const float* x, float* y, PoolParams 
                 i64 ix = ox * p.sw - p.pw + (i64)kx * p.dw;
                 bool inside = iy >= 0 && iy < p.h && ix >= 0 && ix < p.w;
                 if (inside) {
-                    float v = xp[iy * p.w + ix];
+                    float v = kiln_f32(xp[iy * p.w + ix]);
                     acc = p.is_max ? fmaxf(acc, v) : acc + v;
                     ++count;
                 } else if (p.count_include_pad && iy < p.h + p.ph && ix < p.w + p.pw) {
@@ -28,6 +28,11 @@ extern "C" __global__ void kiln_pool2d_f32(const float* x, float* y, PoolParams 
             }
         }
         if (!p.is_max) acc = count > 0 ? acc / (float)count : 0.0f;
-        y[i] = acc;
+        y[i] = kiln_to<T>(acc);
     }
 }
+#define KILN_POOL2D(S, T)                                                                     \
+    extern "C" __global__ void kiln_pool2d_##S(const T* x, T* y, PoolParams p) {              \
+        kiln_pool2d<T>(x, y, p);                                                              \
+    }
+KILN_FLOAT_TYPES(KILN_POOL2D)

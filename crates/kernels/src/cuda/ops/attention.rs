@@ -13,6 +13,8 @@ use cudarc::driver::LaunchConfig;
 /// Scaled dot-product attention of `bh` (batch x heads) independent heads.
 #[derive(Debug)]
 pub struct AttentionLayer {
+    dt: kiln_core::DataType,
+    tf32: bool,
     bh: usize,
     sq: usize,
     skv: usize,
@@ -22,7 +24,8 @@ pub struct AttentionLayer {
 }
 
 pub(crate) fn attention(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() || c.inputs.len() > 3 || c.outputs.len() != 1 {
+    let dt = c.float_type()?;
+    if c.inputs.len() > 3 || c.outputs.len() != 1 {
         return None;
     }
     let attrs = &c.node.attrs;
@@ -49,6 +52,8 @@ pub(crate) fn attention(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         None => 1.0 / (d as f32).sqrt(),
     };
     Some(Box::new(AttentionLayer {
+        dt,
+        tf32: c.opts.tf32,
         bh,
         sq,
         skv,
@@ -60,7 +65,7 @@ pub(crate) fn attention(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
 
 impl AttentionLayer {
     fn scores_bytes(&self) -> usize {
-        align_up(self.bh * self.sq * self.skv * 4)
+        align_up(self.bh * self.sq * self.skv * self.dt.size_of().unwrap_or(4))
     }
 }
 
@@ -107,7 +112,8 @@ impl GpuLayer for AttentionLayer {
             alpha: self.scale,
             beta: 0.0,
             relu: false,
-            tf32: false,
+            tf32: self.tf32,
+            dtype: self.dt,
         };
         qk.enqueue(ex, q, k, None, None, scores, gemm_ws)?;
         let rows = bh * sq;
@@ -121,9 +127,9 @@ impl GpuLayer for AttentionLayer {
             block_dim: (threads, 1, 1),
             shared_mem_bytes: 0,
         };
-        let f = ex.function("softmax", "kiln_softmax_f32")?;
+        let f = ex.function_t("softmax", "kiln_softmax", self.dt)?;
         let (r, cl, log) = (rows as i64, skv as i64, 0i32);
-        launch!(ex, &f, cfg, "kiln_softmax_f32"; &scores, &scores, &r, &cl, &log)?;
+        launch!(ex, &f, cfg, "kiln_softmax"; &scores, &scores, &r, &cl, &log)?;
         let pv = Gemm {
             m: sq,
             n: dv,
@@ -137,7 +143,8 @@ impl GpuLayer for AttentionLayer {
             alpha: 1.0,
             beta: 0.0,
             relu: false,
-            tf32: false,
+            tf32: self.tf32,
+            dtype: self.dt,
         };
         pv.enqueue(ex, scores, v, None, None, outs[0].ptr, gemm_ws)
     }

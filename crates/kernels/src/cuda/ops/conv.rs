@@ -1,6 +1,8 @@
-//! 2-D convolution (Conv, FusedConv) of NCHW f32 tensors: im2col (`conv.cu`) + cuBLASLt GEMM
-//! for one group, then the bias/residual/activation epilogue; grouped and depthwise
-//! convolutions use the direct kernel with the epilogue fused.
+//! 2-D convolution (Conv, FusedConv) of NCHW f32/f16/bf16 tensors. With cuDNN present the
+//! layer is a [`CudnnConv`](super::conv_cudnn::CudnnConv) (algorithm found by timing, bias +
+//! ReLU + residual fused) that keeps this file's path as its fallback: im2col (`conv.cu`) +
+//! cuBLASLt GEMM for one group, then the bias/residual/activation epilogue; grouped and
+//! depthwise convolutions use the direct kernel with the epilogue fused.
 
 use super::Ctx;
 use super::elementwise::{BiasAct, act_code};
@@ -9,6 +11,7 @@ use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::memory::align_up;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
+use kiln_core::DataType;
 use kiln_core::ops::fused::Activation;
 
 /// Bytes of im2col columns per chunk of images (more images are processed in chunks).
@@ -17,26 +20,26 @@ const COL_BUDGET: usize = 128 << 20;
 /// `ConvParams` of `conv.cu`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-struct ConvParams {
-    n: i64,
-    c: i64,
-    h: i64,
-    w: i64,
-    m: i64,
-    oh: i64,
-    ow: i64,
-    kh: i32,
-    kw: i32,
-    sh: i32,
-    sw: i32,
-    ph: i32,
-    pw: i32,
-    dh: i32,
-    dw: i32,
-    groups: i32,
-    act: i32,
-    act_a: f32,
-    act_b: f32,
+pub(super) struct ConvParams {
+    pub n: i64,
+    pub c: i64,
+    pub h: i64,
+    pub w: i64,
+    pub m: i64,
+    pub oh: i64,
+    pub ow: i64,
+    pub kh: i32,
+    pub kw: i32,
+    pub sh: i32,
+    pub sw: i32,
+    pub ph: i32,
+    pub pw: i32,
+    pub dh: i32,
+    pub dw: i32,
+    pub groups: i32,
+    pub act: i32,
+    pub act_a: f32,
+    pub act_b: f32,
 }
 
 // SAFETY: plain old data with the layout of `struct ConvParams` in conv.cu.
@@ -45,19 +48,19 @@ unsafe impl cudarc::driver::DeviceRepr for ConvParams {}
 /// A 2-D convolution with its epilogue.
 #[derive(Debug)]
 pub struct ConvLayer {
-    p: ConvParams,
+    pub(super) dt: DataType,
+    tf32: bool,
+    pub(super) p: ConvParams,
     /// Images per im2col chunk (0: direct kernel).
     chunk: usize,
     /// 1x1, stride 1, no padding: the input is its own im2col matrix.
     pointwise: bool,
-    has_bias: bool,
-    has_z: bool,
+    pub(super) has_bias: bool,
+    pub(super) has_z: bool,
 }
 
 pub(crate) fn conv(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let attrs = &c.node.attrs;
     let act = if c.node.op_type() == "FusedConv" {
         Activation::from_attrs(attrs).ok()?
@@ -126,28 +129,51 @@ pub(crate) fn conv(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         && pads.iter().all(|&v| v == 0)
         && y[2] == h
         && y[3] == w;
-    let col_per_image = ch * kh * kw * y[2] * y[3] * 4;
+    let elem = dt.size_of()?;
+    let col_per_image = ch * kh * kw * y[2] * y[3] * elem;
     let chunk = if g == 1 {
         (COL_BUDGET / col_per_image.max(1)).clamp(1, n.max(1))
     } else {
         0
     };
-    Some(Box::new(ConvLayer {
+    let layer = ConvLayer {
+        dt,
+        tf32: c.opts.tf32,
         p,
         chunk,
         pointwise,
         has_bias,
         has_z,
-    }))
+    };
+    let symmetric = pads[0] == pads[2] && pads[1] == pads[3];
+    if symmetric && crate::cuda::cudnn_usable() {
+        return Some(Box::new(super::conv_cudnn::CudnnConv::new(c.node, layer)));
+    }
+    Some(Box::new(layer))
 }
 
 impl ConvLayer {
+    /// FP32 convolutions may use TF32.
+    pub(super) fn tf32(&self) -> bool {
+        self.tf32
+    }
+
+    fn elem(&self) -> usize {
+        self.dt.size_of().unwrap_or(4)
+    }
+
     fn col_bytes(&self) -> usize {
         if self.chunk == 0 || self.pointwise {
             return 0;
         }
         let p = &self.p;
-        align_up(self.chunk * (p.c as usize) * (p.kh * p.kw) as usize * (p.oh * p.ow) as usize * 4)
+        align_up(
+            self.chunk
+                * (p.c as usize)
+                * (p.kh * p.kw) as usize
+                * (p.oh * p.ow) as usize
+                * self.elem(),
+        )
     }
 }
 
@@ -183,8 +209,8 @@ impl GpuLayer for ConvLayer {
         }
         let p = self.p;
         if self.chunk == 0 {
-            let f = ex.function("conv", "kiln_conv2d_direct_f32")?;
-            return launch!(ex, &f, grid_for(y.len()), "kiln_conv2d_direct_f32"; &x, &wt, &bias, &z, &y.ptr, &p);
+            let f = ex.function_t("conv", "kiln_conv2d_direct", self.dt)?;
+            return launch!(ex, &f, grid_for(y.len()), "kiln_conv2d_direct"; &x, &wt, &bias, &z, &y.ptr, &p);
         }
         let (k, pix, m) = (
             (p.c * p.kh as i64 * p.kw as i64) as usize,
@@ -198,11 +224,11 @@ impl GpuLayer for ConvLayer {
         while first < n {
             let count = self.chunk.min(n - first);
             let b_ptr = if self.pointwise {
-                x + (first * k * pix * 4) as u64
+                x + (first * k * pix * self.elem()) as u64
             } else {
-                let f = ex.function("conv", "kiln_im2col_f32")?;
+                let f = ex.function_t("conv", "kiln_im2col", self.dt)?;
                 let (f64_, c64) = (first as i64, count as i64);
-                launch!(ex, &f, grid_for(count * k * pix), "kiln_im2col_f32"; &x, &col, &p, &f64_, &c64)?;
+                launch!(ex, &f, grid_for(count * k * pix), "kiln_im2col"; &x, &col, &p, &f64_, &c64)?;
                 col
             };
             let gemm = Gemm {
@@ -218,7 +244,8 @@ impl GpuLayer for ConvLayer {
                 alpha: 1.0,
                 beta: 0.0,
                 relu: false,
-                tf32: false,
+                tf32: self.tf32,
+                dtype: self.dt,
             };
             gemm.enqueue(
                 ex,
@@ -226,13 +253,14 @@ impl GpuLayer for ConvLayer {
                 b_ptr,
                 None,
                 None,
-                y.ptr + (first * m * pix * 4) as u64,
+                y.ptr + (first * m * pix * self.elem()) as u64,
                 gemm_ws,
             )?;
             first += count;
         }
         if self.has_bias || self.has_z || p.act != 0 {
             BiasAct {
+                dt: self.dt,
                 inner: pix,
                 channels: m,
                 alpha: 1.0,

@@ -5,6 +5,7 @@ use super::{Ctx, Dims, first_input, strides};
 use crate::cuda::layer::grid_for;
 use crate::cuda::layer::launch;
 use crate::cuda::{CudaError, DevTensor, Exec, GpuLayer};
+use kiln_core::DataType;
 use kiln_core::ops::fused::Activation;
 
 /// The `.cu` activation code and its two parameters.
@@ -23,16 +24,18 @@ pub fn act_code(a: &Activation) -> Option<(i32, f32, f32)> {
     })
 }
 
-/// A unary op (`kiln_unary_f32`).
+/// A unary op (`kiln_unary_*`).
 #[derive(Debug)]
 pub struct Unary {
+    dt: DataType,
     op: i32,
     a: f32,
     b: f32,
 }
 
 pub(crate) fn unary(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() || c.input(0)?.len() != c.outputs.first()?.len() {
+    let dt = c.float_type()?;
+    if c.input(0)?.len() != c.outputs.first()?.len() {
         return None;
     }
     let attrs = &c.node.attrs;
@@ -64,14 +67,12 @@ pub(crate) fn unary(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         "Elu" => (22, f("alpha", 1.0)?, 0.0),
         _ => return None,
     };
-    Some(Box::new(Unary { op, a, b }))
+    Some(Box::new(Unary { dt, op, a, b }))
 }
 
 /// Clip with constant bounds (absent bounds are infinite; run-time bounds run on the CPU).
 pub(crate) fn clip(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let bound = |i: usize, default: f32| -> Option<f32> {
         match c.inputs.get(i) {
             Some(Some(_)) => {
@@ -82,6 +83,7 @@ pub(crate) fn clip(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         }
     };
     Some(Box::new(Unary {
+        dt,
         op: 2,
         a: bound(1, f32::NEG_INFINITY)?,
         b: bound(2, f32::INFINITY)?,
@@ -102,13 +104,15 @@ impl GpuLayer for Unary {
     ) -> Result<(), CudaError> {
         let x = first_input(ins)?;
         let y = &outs[0];
-        launch_unary(ex, x.ptr, y.ptr, y.len(), self.op, self.a, self.b)
+        launch_unary(ex, self.dt, x.ptr, y.ptr, y.len(), self.op, self.a, self.b)
     }
 }
 
-/// Enqueue `y = op(x)` over `n` f32 elements.
+/// Enqueue `y = op(x)` over `n` elements of type `dt`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_unary(
     ex: &Exec<'_>,
+    dt: DataType,
     x: u64,
     y: u64,
     n: usize,
@@ -119,19 +123,32 @@ pub(crate) fn launch_unary(
     if n == 0 {
         return Ok(());
     }
-    let f = ex.function("elementwise", "kiln_unary_f32")?;
+    let f = ex.function_t("elementwise", "kiln_unary", dt)?;
     let n64 = n as i64;
-    launch!(ex, &f, grid_for(n), "kiln_unary_f32"; &x, &y, &n64, &op, &a, &b)
+    launch!(ex, &f, grid_for(n), "kiln_unary"; &x, &y, &n64, &op, &a, &b)
 }
 
-/// A broadcasting binary op (`kiln_binary_f32`).
+/// A broadcasting binary op (`kiln_binary_*`).
 #[derive(Debug)]
 pub struct Binary {
+    dt: DataType,
     op: i32,
     rank: i32,
     out: Dims,
     a_str: Dims,
     b_str: Dims,
+    /// Periods of the fast path (0, 0: general indexing).
+    pa: i64,
+    pb: i64,
+}
+
+/// The period of an input that is contiguous and repeats only along leading output dims
+/// (its shape, without leading 1s, is a suffix of the output's), else `None`.
+fn period(shape: &[usize], out: &[usize]) -> Option<usize> {
+    let first = shape.iter().position(|&d| d != 1).unwrap_or(shape.len());
+    let core = &shape[first..];
+    (core.len() <= out.len() && out[out.len() - core.len()..] == *core)
+        .then(|| core.iter().product::<usize>().max(1))
 }
 
 /// Strides of `shape` broadcast to `out` (0 on broadcast dims), aligned to the right.
@@ -153,7 +170,8 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Option<Vec<us
 }
 
 pub(crate) fn binary(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() || c.inputs.len() != 2 {
+    let dt = c.float_type()?;
+    if c.inputs.len() != 2 {
         return None;
     }
     let op = match c.node.op_type() {
@@ -170,12 +188,22 @@ pub(crate) fn binary(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let out = &c.outputs.first()?.shape;
     let a = broadcast_strides(&c.input(0)?.shape, out)?;
     let b = broadcast_strides(&c.input(1)?.shape, out)?;
+    let (pa, pb) = match (
+        period(&c.input(0)?.shape, out),
+        period(&c.input(1)?.shape, out),
+    ) {
+        (Some(pa), Some(pb)) => (pa as i64, pb as i64),
+        _ => (0, 0),
+    };
     Some(Box::new(Binary {
+        dt,
         op,
         rank: out.len() as i32,
         out: Dims::from(out)?,
         a_str: Dims::from(&a)?,
         b_str: Dims::from(&b)?,
+        pa,
+        pb,
     }))
 }
 
@@ -199,9 +227,9 @@ impl GpuLayer for Binary {
         if n == 0 {
             return Ok(());
         }
-        let f = ex.function("elementwise", "kiln_binary_f32")?;
+        let f = ex.function_t("elementwise", "kiln_binary", self.dt)?;
         let (ap, bp, yp) = (a.ptr, b.ptr, y.ptr);
-        launch!(ex, &f, grid_for(y.len()), "kiln_binary_f32"; &ap, &bp, &yp, &n, &self.op, &self.rank, &self.out, &self.a_str, &self.b_str)
+        launch!(ex, &f, grid_for(y.len()), "kiln_binary"; &ap, &bp, &yp, &n, &self.op, &self.rank, &self.out, &self.a_str, &self.b_str, &self.pa, &self.pb)
     }
 }
 
@@ -209,6 +237,7 @@ impl GpuLayer for Binary {
 /// z_scale*z)` over `n` elements (bias, z: 0 = none).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BiasAct {
+    pub dt: DataType,
     pub inner: usize,
     pub channels: usize,
     pub alpha: f32,
@@ -229,13 +258,61 @@ impl BiasAct {
         if n == 0 {
             return Ok(());
         }
-        let f = ex.function("elementwise", "kiln_bias_act_f32")?;
+        let f = ex.function_t("elementwise", "kiln_bias_act", self.dt)?;
         let (n64, inner, ch) = (
             n as i64,
             self.inner.max(1) as i64,
             self.channels.max(1) as i64,
         );
         let (act, a, b) = self.act;
-        launch!(ex, &f, grid_for(n), "kiln_bias_act_f32"; &y, &bias, &z, &n64, &inner, &ch, &self.alpha, &self.bias_scale, &self.z_scale, &act, &a, &b)
+        launch!(ex, &f, grid_for(n), "kiln_bias_act"; &y, &bias, &z, &n64, &inner, &ch, &self.alpha, &self.bias_scale, &self.z_scale, &act, &a, &b)
+    }
+}
+
+/// Enqueue `y = x` converted from `from` to `to` over `n` elements (f32 <-> f16/bf16): the
+/// casts at the edges of reduced-precision regions.
+pub fn launch_cast(
+    ex: &Exec<'_>,
+    from: DataType,
+    to: DataType,
+    x: u64,
+    y: u64,
+    n: usize,
+) -> Result<(), CudaError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let f = match (from, to) {
+        (DataType::F32, DataType::F16) => ex.function("elementwise", "kiln_cast_f32_f16")?,
+        (DataType::F16, DataType::F32) => ex.function("elementwise", "kiln_cast_f16_f32")?,
+        (DataType::F32, DataType::BF16) => ex.function("elementwise", "kiln_cast_f32_bf16")?,
+        (DataType::BF16, DataType::F32) => ex.function("elementwise", "kiln_cast_bf16_f32")?,
+        _ => {
+            return Err(CudaError::Unsupported(format!(
+                "no GPU cast from {from} to {to}"
+            )));
+        }
+    };
+    let n64 = n as i64;
+    launch!(ex, &f, grid_for(n), "kiln_cast"; &x, &y, &n64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::period;
+
+    #[test]
+    fn fast_path_periods() {
+        // Same shape as the output: the element index itself.
+        assert_eq!(period(&[2, 3, 5], &[2, 3, 5]), Some(30));
+        // A bias over the trailing dims, with or without leading 1s.
+        assert_eq!(period(&[5], &[2, 3, 5]), Some(5));
+        assert_eq!(period(&[1, 3, 5], &[2, 3, 5]), Some(15));
+        // Scalars repeat with period 1.
+        assert_eq!(period(&[], &[4, 4]), Some(1));
+        assert_eq!(period(&[1, 1], &[4, 4]), Some(1));
+        // Broadcast inside (per-channel [C,1,1]) or not a suffix: general indexing.
+        assert_eq!(period(&[3, 1], &[2, 3, 5]), None);
+        assert_eq!(period(&[2, 1, 5], &[2, 3, 5]), None);
     }
 }

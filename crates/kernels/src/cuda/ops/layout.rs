@@ -48,15 +48,14 @@ impl GpuLayer for AliasLayer {
 /// A permutation of the axes.
 #[derive(Debug)]
 pub struct TransposeLayer {
+    dt: DataType,
     rank: i32,
     out: Dims,
     in_str: Dims,
 }
 
 pub(crate) fn transpose(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let x = &c.input(0)?.shape;
     let rank = x.len();
     let perm: Vec<usize> = match c.node.attrs.ints("perm").ok()? {
@@ -73,6 +72,7 @@ pub(crate) fn transpose(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let out: Vec<usize> = perm.iter().map(|&p| x[p]).collect();
     let in_str: Vec<usize> = perm.iter().map(|&p| own[p]).collect();
     Some(Box::new(TransposeLayer {
+        dt,
         rank: rank as i32,
         out: Dims::from(&out)?,
         in_str: Dims::from(&in_str)?,
@@ -97,14 +97,16 @@ impl GpuLayer for TransposeLayer {
         if n == 0 {
             return Ok(());
         }
-        let f = ex.function("layout", "kiln_permute_f32")?;
-        launch!(ex, &f, grid_for(y.len()), "kiln_permute_f32"; &x.ptr, &y.ptr, &n, &self.rank, &self.out, &self.in_str)
+        let f = ex.function_t("layout", "kiln_permute", self.dt)?;
+        launch!(ex, &f, grid_for(y.len()), "kiln_permute"; &x.ptr, &y.ptr, &n, &self.rank, &self.out, &self.in_str)
     }
 }
 
-/// Concat of 32-bit tensors: one strided row copy per input.
+/// Concat of 32- or 16-bit tensors: one strided row copy per input.
 #[derive(Debug)]
 pub struct ConcatLayer {
+    /// Bytes per element (4 or 2).
+    elem: usize,
     outer: usize,
     /// Per input: words per row (its axis length times inner).
     cols: Vec<usize>,
@@ -114,9 +116,11 @@ pub struct ConcatLayer {
 
 pub(crate) fn concat(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let y = c.outputs.first()?;
-    if !matches!(y.dtype, DataType::F32 | DataType::I32) {
-        return None;
-    }
+    let elem = match y.dtype {
+        DataType::F32 | DataType::I32 => 4,
+        DataType::F16 | DataType::BF16 => 2,
+        _ => return None,
+    };
     let rank = y.shape.len() as i64;
     let mut axis = c.node.attrs.int_req("axis").ok()?;
     if axis < 0 {
@@ -140,7 +144,12 @@ pub(crate) fn concat(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     if cols.iter().sum::<usize>() != pitch {
         return None;
     }
-    Some(Box::new(ConcatLayer { outer, cols, pitch }))
+    Some(Box::new(ConcatLayer {
+        elem,
+        outer,
+        cols,
+        pitch,
+    }))
 }
 
 impl GpuLayer for ConcatLayer {
@@ -155,20 +164,20 @@ impl GpuLayer for ConcatLayer {
         outs: &[DevTensor],
         _ws: u64,
     ) -> Result<(), CudaError> {
-        let f = ex.function("layout", "kiln_copy_rows_u32")?;
+        let f = copy_rows(ex, self.elem)?;
         let mut offset = 0usize;
         for (x, &cols) in ins.iter().zip(&self.cols) {
             let x = x.ok_or_else(|| CudaError::Unsupported("missing input".into()))?;
             let n = self.outer * cols;
             if n > 0 {
-                let dst = outs[0].ptr + (offset * 4) as u64;
+                let dst = outs[0].ptr + (offset * self.elem) as u64;
                 let (rows, c64, sp, dp) = (
                     self.outer as i64,
                     cols as i64,
                     cols as i64,
                     self.pitch as i64,
                 );
-                launch!(ex, &f, grid_for(n), "kiln_copy_rows_u32"; &x.ptr, &dst, &rows, &c64, &sp, &dp)?;
+                launch!(ex, &f, grid_for(n), "kiln_copy_rows"; &x.ptr, &dst, &rows, &c64, &sp, &dp)?;
             }
             offset += cols;
         }
@@ -176,9 +185,10 @@ impl GpuLayer for ConcatLayer {
     }
 }
 
-/// Gather of f32 data with int64 indices along one axis.
+/// Gather of float data with int64 indices along one axis.
 #[derive(Debug)]
 pub struct GatherLayer {
+    dt: DataType,
     outer: usize,
     axis_len: usize,
     inner: usize,
@@ -187,9 +197,10 @@ pub struct GatherLayer {
 
 pub(crate) fn gather(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let (x, idx, y) = (c.input(0)?, c.input(1)?, c.outputs.first()?);
-    if x.dtype != DataType::F32 || idx.dtype != DataType::I64 || y.dtype != DataType::F32 {
+    if !crate::cuda::is_gpu_float(x.dtype) || idx.dtype != DataType::I64 || y.dtype != x.dtype {
         return None;
     }
+    let dt = x.dtype;
     let rank = x.shape.len() as i64;
     let mut axis = c.node.attrs.int_or("axis", 0).ok()?;
     if axis < 0 {
@@ -200,6 +211,7 @@ pub(crate) fn gather(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     }
     let ax = axis as usize;
     Some(Box::new(GatherLayer {
+        dt,
         outer: x.shape[..ax].iter().product(),
         axis_len: x.shape[ax],
         inner: x.shape[ax + 1..].iter().product(),
@@ -235,20 +247,22 @@ impl GpuLayer for GatherLayer {
         // SAFETY: `ws` has 4 bytes (workspace_bytes).
         unsafe { cudarc::driver::result::memset_d8_async(ws, 0, 4, ex.stream.cu_stream()) }
             .map_err(|e| CudaError::driver("memset", e))?;
-        let f = ex.function("layout", "kiln_gather_f32")?;
+        let f = ex.function_t("layout", "kiln_gather", self.dt)?;
         let (o, a, i, ni) = (
             self.outer as i64,
             self.axis_len as i64,
             self.inner as i64,
             self.nidx as i64,
         );
-        launch!(ex, &f, grid_for(n), "kiln_gather_f32"; &x.ptr, &idx.ptr, &outs[0].ptr, &o, &a, &i, &ni, &ws)
+        launch!(ex, &f, grid_for(n), "kiln_gather"; &x.ptr, &idx.ptr, &outs[0].ptr, &o, &a, &i, &ni, &ws)
     }
 }
 
-/// Split of a 32-bit tensor along one axis: one strided row copy per output.
+/// Split of a 32- or 16-bit tensor along one axis: one strided row copy per output.
 #[derive(Debug)]
 pub struct SplitLayer {
+    /// Bytes per element (4 or 2).
+    elem: usize,
     outer: usize,
     /// Per output: words per row.
     cols: Vec<usize>,
@@ -258,9 +272,12 @@ pub struct SplitLayer {
 
 pub(crate) fn split(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let x = c.input(0)?;
-    if !matches!(x.dtype, DataType::F32 | DataType::I32)
-        || c.outputs.iter().any(|o| o.dtype != x.dtype)
-    {
+    let elem = match x.dtype {
+        DataType::F32 | DataType::I32 => 4,
+        DataType::F16 | DataType::BF16 => 2,
+        _ => return None,
+    };
+    if c.outputs.iter().any(|o| o.dtype != x.dtype) {
         return None;
     }
     let rank = x.shape.len() as i64;
@@ -285,7 +302,12 @@ pub(crate) fn split(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     if cols.iter().sum::<usize>() != pitch {
         return None;
     }
-    Some(Box::new(SplitLayer { outer, cols, pitch }))
+    Some(Box::new(SplitLayer {
+        elem,
+        outer,
+        cols,
+        pitch,
+    }))
 }
 
 impl GpuLayer for SplitLayer {
@@ -301,22 +323,31 @@ impl GpuLayer for SplitLayer {
         _ws: u64,
     ) -> Result<(), CudaError> {
         let x = first_input(ins)?;
-        let f = ex.function("layout", "kiln_copy_rows_u32")?;
+        let f = copy_rows(ex, self.elem)?;
         let mut offset = 0usize;
         for (y, &cols) in outs.iter().zip(&self.cols) {
             let n = self.outer * cols;
             if n > 0 {
-                let src = x.ptr + (offset * 4) as u64;
+                let src = x.ptr + (offset * self.elem) as u64;
                 let (rows, c64, sp, dp) = (
                     self.outer as i64,
                     cols as i64,
                     self.pitch as i64,
                     cols as i64,
                 );
-                launch!(ex, &f, grid_for(n), "kiln_copy_rows_u32"; &src, &y.ptr, &rows, &c64, &sp, &dp)?;
+                launch!(ex, &f, grid_for(n), "kiln_copy_rows"; &src, &y.ptr, &rows, &c64, &sp, &dp)?;
             }
             offset += cols;
         }
         Ok(())
+    }
+}
+
+/// The row-copy kernel for elements of `elem` bytes (4 or 2).
+fn copy_rows(ex: &Exec<'_>, elem: usize) -> Result<cudarc::driver::CudaFunction, CudaError> {
+    if elem == 2 {
+        ex.function("layout", "kiln_copy_rows_u16")
+    } else {
+        ex.function("layout", "kiln_copy_rows_u32")
     }
 }

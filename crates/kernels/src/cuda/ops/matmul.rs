@@ -71,9 +71,7 @@ fn build(
     bias_in: Option<usize>,
     z_in: Option<usize>,
 ) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let (a, b) = (&c.input(0)?.shape, &c.input(1)?.shape);
     let (ra, rb) = (a.len(), b.len());
     if ra < 2 || rb < 2 {
@@ -127,7 +125,8 @@ fn build(
             alpha,
             beta: 1.0,
             relu: fuse_act && act == Activation::Relu,
-            tf32: false,
+            tf32: c.opts.tf32,
+            dtype: dt,
         },
         a: 0,
         b: 1,
@@ -150,9 +149,7 @@ pub(crate) fn fused_matmul(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
 }
 
 pub(crate) fn gemm(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let attrs = &c.node.attrs;
     let alpha = attrs.float_or("alpha", 1.0).ok()?;
     let beta = attrs.float_or("beta", 1.0).ok()?;
@@ -193,7 +190,8 @@ pub(crate) fn gemm(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
             alpha,
             beta,
             relu: false,
-            tf32: false,
+            tf32: c.opts.tf32,
+            dtype: dt,
         },
         a: 0,
         b: 1,
@@ -250,6 +248,7 @@ impl GpuLayer for GemmLayer {
         };
         if self.post.is_some() || kernel_bias.is_some() {
             let epi = BiasAct {
+                dt: self.gemm.dtype,
                 inner: 1,
                 channels: self.gemm.n,
                 alpha: 1.0,

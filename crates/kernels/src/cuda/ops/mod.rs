@@ -3,6 +3,7 @@
 
 mod attention;
 mod conv;
+mod conv_cudnn;
 mod elementwise;
 mod layout;
 mod matmul;
@@ -13,7 +14,7 @@ mod reduce;
 use super::{CudaError, DevTensor, GpuLayer};
 use kiln_core::{DataType, Node, Tensor};
 
-pub use elementwise::act_code;
+pub use elementwise::{act_code, launch_cast};
 
 /// Type and shape of one input or output at build (plan) time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,15 @@ pub(crate) struct Ctx<'a> {
     /// Values of constant inputs (initializers), by input position.
     pub constants: &'a [Option<&'a Tensor>],
     pub outputs: &'a [Spec],
+    pub opts: &'a LayerOptions,
+}
+
+/// Build options of GPU layers beyond their types and shapes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// FP32 GEMMs and convolutions may use TF32 tensor cores (10-bit mantissa inputs, FP32
+    /// accumulation).
+    pub tf32: bool,
 }
 
 impl Ctx<'_> {
@@ -56,13 +66,13 @@ impl Ctx<'_> {
         self.constants.get(i).copied().flatten()
     }
 
-    /// True when every present input and every output is f32.
-    pub fn all_f32(&self) -> bool {
-        self.inputs
-            .iter()
-            .flatten()
-            .all(|s| s.dtype == DataType::F32)
-            && self.outputs.iter().all(|s| s.dtype == DataType::F32)
+    /// The floating-point type (f32, f16 or bf16) of every present input and every output,
+    /// or `None` when they are not all of one such type.
+    pub fn float_type(&self) -> Option<DataType> {
+        let dt = self.outputs.first()?.dtype;
+        let same = self.inputs.iter().flatten().all(|s| s.dtype == dt)
+            && self.outputs.iter().all(|s| s.dtype == dt);
+        (same && super::is_gpu_float(dt)).then_some(dt)
     }
 }
 
@@ -139,6 +149,18 @@ pub fn layer_for(
     constants: &[Option<&Tensor>],
     outputs: &[Spec],
 ) -> Option<Box<dyn GpuLayer>> {
+    layer_for_with(node, inputs, constants, outputs, &LayerOptions::default())
+}
+
+/// As [`layer_for`], with build options (TF32). The input/output types select the kernels'
+/// storage type: f32, f16 or bf16 (a layer whose kernels lack that type gives `None`).
+pub fn layer_for_with(
+    node: &Node,
+    inputs: &[Option<Spec>],
+    constants: &[Option<&Tensor>],
+    outputs: &[Spec],
+    opts: &LayerOptions,
+) -> Option<Box<dyn GpuLayer>> {
     // Builtin ops only (plugin layers have their own domains); op type names are unique
     // across the default and `kiln` domains.
     if !matches!(node.domain.as_str(), "" | "ai.onnx" | "kiln") || node.op.unresolved().is_some() {
@@ -151,6 +173,7 @@ pub fn layer_for(
         inputs,
         constants,
         outputs,
+        opts,
     })
 }
 

@@ -23,15 +23,14 @@ fn rows_cfg(rows: usize, cols: usize) -> LaunchConfig {
 /// Softmax or LogSoftmax over the last axis of a `[rows, cols]` view.
 #[derive(Debug)]
 pub struct SoftmaxLayer {
+    dt: kiln_core::DataType,
     rows: usize,
     cols: usize,
     log: i32,
 }
 
 pub(crate) fn softmax(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let x = &c.input(0)?.shape;
     let rank = x.len() as i64;
     let axis = c.node.attrs.int_or("axis", -1).ok()?;
@@ -44,6 +43,7 @@ pub(crate) fn softmax(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         return None;
     }
     Some(Box::new(SoftmaxLayer {
+        dt,
         rows,
         cols,
         log: (c.node.op_type() == "LogSoftmax") as i32,
@@ -66,22 +66,24 @@ impl GpuLayer for SoftmaxLayer {
         if self.rows == 0 {
             return Ok(());
         }
-        let f = ex.function("softmax", "kiln_softmax_f32")?;
+        let f = ex.function_t("softmax", "kiln_softmax", self.dt)?;
         let (r, cl) = (self.rows as i64, self.cols as i64);
-        launch!(ex, &f, rows_cfg(self.rows, self.cols), "kiln_softmax_f32"; &x.ptr, &outs[0].ptr, &r, &cl, &self.log)
+        launch!(ex, &f, rows_cfg(self.rows, self.cols), "kiln_softmax"; &x.ptr, &outs[0].ptr, &r, &cl, &self.log)
     }
 }
 
 /// LayerNormalization (first output only) over the trailing axes from `axis`.
 #[derive(Debug)]
 pub struct LayerNormLayer {
+    dt: kiln_core::DataType,
     rows: usize,
     cols: usize,
     eps: f32,
 }
 
 pub(crate) fn layer_norm(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() || c.outputs.len() != 1 {
+    let dt = c.float_type()?;
+    if c.outputs.len() != 1 {
         return None;
     }
     let x = &c.input(0)?.shape;
@@ -107,6 +109,7 @@ pub(crate) fn layer_norm(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         return None;
     }
     Some(Box::new(LayerNormLayer {
+        dt,
         rows,
         cols,
         eps: c.node.attrs.float_or("epsilon", 1e-5).ok()?,
@@ -129,9 +132,9 @@ impl GpuLayer for LayerNormLayer {
         if self.rows == 0 {
             return Ok(());
         }
-        let f = ex.function("layernorm", "kiln_layernorm_f32")?;
+        let f = ex.function_t("layernorm", "kiln_layernorm", self.dt)?;
         let (x, s, b) = (get(0), get(1), get(2));
         let (r, cl) = (self.rows as i64, self.cols as i64);
-        launch!(ex, &f, rows_cfg(self.rows, self.cols), "kiln_layernorm_f32"; &x, &s, &b, &outs[0].ptr, &r, &cl, &self.eps)
+        launch!(ex, &f, rows_cfg(self.rows, self.cols), "kiln_layernorm"; &x, &s, &b, &outs[0].ptr, &r, &cl, &self.eps)
     }
 }

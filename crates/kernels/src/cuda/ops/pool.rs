@@ -34,11 +34,13 @@ unsafe impl cudarc::driver::DeviceRepr for PoolParams {}
 /// A 2-D pooling layer.
 #[derive(Debug)]
 pub struct PoolLayer {
+    dt: kiln_core::DataType,
     p: PoolParams,
 }
 
 pub(crate) fn pool(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() || c.outputs.len() != 1 {
+    let dt = c.float_type()?;
+    if c.outputs.len() != 1 {
         return None;
     }
     let attrs = &c.node.attrs;
@@ -64,6 +66,7 @@ pub(crate) fn pool(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     }
     let cip = attrs.int_or("count_include_pad", 0).ok()? as i32;
     Some(Box::new(PoolLayer {
+        dt,
         p: PoolParams {
             n: x[0] as i64,
             c: x[1] as i64,
@@ -102,7 +105,7 @@ impl GpuLayer for PoolLayer {
         if y.is_empty() {
             return Ok(());
         }
-        let f = ex.function("pool", "kiln_pool2d_f32")?;
-        launch!(ex, &f, grid_for(y.len()), "kiln_pool2d_f32"; &x.ptr, &y.ptr, &self.p)
+        let f = ex.function_t("pool", "kiln_pool2d", self.dt)?;
+        launch!(ex, &f, grid_for(y.len()), "kiln_pool2d"; &x.ptr, &y.ptr, &self.p)
     }
 }

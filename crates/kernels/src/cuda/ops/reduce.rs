@@ -11,6 +11,7 @@ use kiln_core::DataType;
 /// A reduction of a `[outer, r, inner]` view over `r`.
 #[derive(Debug)]
 pub struct ReduceLayer {
+    dt: DataType,
     outer: usize,
     r: usize,
     inner: usize,
@@ -43,9 +44,7 @@ fn split(shape: &[usize], axes: &[usize]) -> Option<(usize, usize, usize)> {
 }
 
 pub(crate) fn global_pool(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    if !c.all_f32() {
-        return None;
-    }
+    let dt = c.float_type()?;
     let x = &c.input(0)?.shape;
     if x.len() < 3 {
         return None;
@@ -53,6 +52,7 @@ pub(crate) fn global_pool(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let axes: Vec<usize> = (2..x.len()).collect();
     let (outer, r, inner) = split(x, &axes)?;
     Some(Box::new(ReduceLayer {
+        dt,
         outer,
         r,
         inner,
@@ -61,10 +61,10 @@ pub(crate) fn global_pool(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
 }
 
 pub(crate) fn reduce(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
-    // Data and result are f32; the axes input is int64 (and must be a constant).
-    let f32_io =
-        c.input(0)?.dtype == DataType::F32 && c.outputs.iter().all(|s| s.dtype == DataType::F32);
-    if !f32_io || c.outputs.len() != 1 {
+    // Data and result are f32/f16/bf16; the axes input is int64 (and must be a constant).
+    let dt = c.input(0)?.dtype;
+    let float_io = crate::cuda::is_gpu_float(dt) && c.outputs.iter().all(|s| s.dtype == dt);
+    if !float_io || c.outputs.len() != 1 {
         return None;
     }
     let x = &c.input(0)?.shape;
@@ -97,6 +97,7 @@ pub(crate) fn reduce(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
         return None;
     }
     Some(Box::new(ReduceLayer {
+        dt,
         outer,
         r,
         inner,
@@ -122,8 +123,8 @@ impl GpuLayer for ReduceLayer {
         if n == 0 {
             return Ok(());
         }
-        let f = ex.function("reduce", "kiln_reduce_f32")?;
+        let f = ex.function_t("reduce", "kiln_reduce", self.dt)?;
         let (o, r, i) = (self.outer as i64, self.r as i64, self.inner as i64);
-        launch!(ex, &f, grid_for(n), "kiln_reduce_f32"; &x.ptr, &y.ptr, &o, &r, &i, &self.op)
+        launch!(ex, &f, grid_for(n), "kiln_reduce"; &x.ptr, &y.ptr, &o, &r, &i, &self.op)
     }
 }
