@@ -19,6 +19,8 @@ pub struct ExecutionContext {
     arena: Arena,
     /// The GPU runner of a `cuda` engine (created on the first run: device arena, stream).
     gpu: Option<GpuRunner>,
+    /// The GPU runner sent this graph to the host once (logged once per context).
+    host_fallback_logged: bool,
     /// Capture GPU runs as CUDA graphs and replay them.
     cuda_graph: bool,
     /// Per layer: total seconds and runs, when profiling (`KILN_PROFILE=1` or
@@ -39,6 +41,7 @@ impl Clone for ExecutionContext {
             runs: self.runs,
             arena: Arena::new(),
             gpu: None,
+            host_fallback_logged: false,
             cuda_graph: self.cuda_graph,
             profile: self.profile.as_ref().map(|p| vec![(0.0, 0); p.len()]),
         }
@@ -72,6 +75,7 @@ impl ExecutionContext {
             runs: 0,
             arena: Arena::new(),
             gpu: None,
+            host_fallback_logged: false,
             cuda_graph: false,
             profile: profile_from_env().then(|| vec![(0.0, 0); engine_layers]),
         }
@@ -182,10 +186,30 @@ impl ExecutionContext {
                 self.gpu = Some(runner);
             }
             let runner = self.gpu.as_mut().expect("created above");
-            let out = runner.execute(inner, inputs)?;
-            self.runs += 1;
-            return Ok(out);
+            match runner.execute(inner, &inputs) {
+                Ok(out) => {
+                    self.runs += 1;
+                    return Ok(out);
+                }
+                Err(EngineError::HostOnly(why)) => {
+                    if !self.host_fallback_logged {
+                        tracing::warn!(reason = %why, "this graph runs on the host backend, not the GPU");
+                        self.host_fallback_logged = true;
+                    }
+                    return self.run_on_host(inputs);
+                }
+                Err(e) => return Err(e),
+            }
         }
+        self.run_on_host(inputs)
+    }
+
+    /// Run the graph on the host backend (the CPU, or a GPU backend's CPU fallback).
+    fn run_on_host(
+        &mut self,
+        inputs: HashMap<String, Value>,
+    ) -> Result<Vec<(String, Value)>, EngineError> {
+        let inner = &self.engine.inner;
         let backend = inner.backend.clone();
         let mut inputs = Some(inputs);
         let mut result = None;

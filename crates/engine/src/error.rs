@@ -77,6 +77,11 @@ pub enum EngineError {
     /// The GPU could not be used or a layer failed on it (the message names the layer).
     #[error("GPU: {0}")]
     Gpu(String),
+    /// The graph or its inputs hold values with no device representation (sequences,
+    /// optionals, strings, values whose type is only known at run time): a GPU engine runs
+    /// such a graph on its host backend instead.
+    #[error("runs on the host: {0}")]
+    HostOnly(String),
     /// File I/O failed.
     #[error("{path}: {source}")]
     Io {

@@ -194,7 +194,7 @@ pub(super) fn make_plan(
         if more > 0 {
             problems.push(format!("and {more} more"));
         }
-        return Err(EngineError::Gpu(problems.join("; ")));
+        return Err(EngineError::HostOnly(problems.join("; ")));
     }
     for o in &graph.outputs {
         if let Some(l) = last.get_mut(&o.name) {

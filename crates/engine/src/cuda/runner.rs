@@ -187,15 +187,22 @@ impl GpuRunner {
     pub(crate) fn execute(
         &mut self,
         inner: &Inner,
-        inputs: HashMap<String, Value>,
+        inputs: &HashMap<String, Value>,
     ) -> Result<Vec<(String, Value)>, EngineError> {
         self.gpu.bind().map_err(gpu_err("binding the device"))?;
         let mut key = Vec::new();
         for vi in &inner.graph.inputs {
             match inputs.get(&vi.name) {
+                Some(Value::Tensor(t)) if t.dtype().size_of().is_none() => {
+                    return Err(EngineError::HostOnly(format!(
+                        "input '{}': {} tensors have no device representation",
+                        vi.name,
+                        t.dtype()
+                    )));
+                }
                 Some(Value::Tensor(t)) => key.push((vi.name.clone(), t.shape().to_vec())),
                 Some(_) => {
-                    return Err(EngineError::Gpu(format!(
+                    return Err(EngineError::HostOnly(format!(
                         "input '{}': only tensor inputs run on the GPU",
                         vi.name
                     )));
@@ -213,7 +220,7 @@ impl GpuRunner {
                 &self.stream,
                 inner,
                 weights,
-                &inputs,
+                inputs,
                 key,
             )?);
             if let Some(p) = &self.profile {
@@ -241,7 +248,7 @@ impl GpuRunner {
         let record = |k: usize| events.record(k, stream).map_err(gpu_err("timing"));
         record(0)?;
         let mut keep: Vec<Vec<u8>> = Vec::new();
-        for (name, v) in &inputs {
+        for (name, v) in inputs {
             if let (Value::Tensor(t), Some(d)) = (v, plan.inputs.get(name)) {
                 upload_now(stream, t, d).map_err(gpu_err(&format!("input '{name}'")))?;
             }
