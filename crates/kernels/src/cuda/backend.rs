@@ -75,6 +75,10 @@ impl Backend for CudaBackend {
         self.cpu.tactics_for(node)
     }
 
+    fn scope(&self, f: &mut (dyn FnMut() + Send)) {
+        self.cpu.scope(f)
+    }
+
     fn execute(
         &self,
         tactic: &dyn Tactic,
