@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::{attrs, random, worst};
 use kiln_core::{Attribute, Attributes, DataType, Node, Tensor};
 use kiln_kernels::cuda::memory::{DeviceMemory, align_up, download, upload};
 use kiln_kernels::cuda::{DevTensor, Exec, Gpu, Spec, layer_for};
@@ -14,23 +15,6 @@ fn gpu() -> Option<Arc<Gpu>> {
 }
 
 /// Deterministic pseudo-random f32 values in [lo, hi).
-fn random(shape: &[usize], seed: u64, lo: f32, hi: f32) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let u = ((s >> 40) as f32) / (1u64 << 24) as f32;
-            lo + (hi - lo) * u
-        })
-        .collect();
-    Tensor::from_vec(shape, v).expect("tensor")
-}
-
 fn r(shape: &[usize], seed: u64) -> Option<Tensor> {
     Some(random(shape, seed, -1.0, 1.0))
 }
@@ -153,13 +137,7 @@ fn check_n(
         let got = download(&stream, out).expect("download");
         assert_eq!(got.shape(), want.shape(), "{what}: output {j} shape");
         let (g, w) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
-        let mut worst = (0.0f64, 0usize);
-        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-            let err = (a - b).abs() / (1e-4 + 1e-3 * b.abs());
-            if !(err <= worst.0) {
-                worst = (err, i);
-            }
-        }
+        let worst = worst(&g, &w, |a, b| (a - b).abs() / (1e-4 + 1e-3 * b.abs()));
         let i = worst.1;
         assert!(
             worst.0 <= 1.0,
@@ -171,14 +149,6 @@ fn check_n(
     }
     drop(keep);
     eprintln!("ok {what} via {}", layer.kernel());
-}
-
-fn attrs(list: &[(&str, Attribute)]) -> Attributes {
-    let mut a = Attributes::new();
-    for (k, v) in list {
-        a.set(k, v.clone());
-    }
-    a
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::{attrs, random, worst};
 use kiln_core::half::{bf16, f16};
 use kiln_core::{Attribute, Attributes, DataType, Node, Tensor};
 use kiln_kernels::cuda::memory::{DeviceMemory, align_up, download, upload};
@@ -17,30 +18,6 @@ fn gpu() -> Option<Arc<Gpu>> {
 }
 
 /// Deterministic pseudo-random f32 values in [-1, 1).
-fn random(shape: &[usize], seed: u64) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32) / (1u64 << 23) as f32 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(shape, v).expect("tensor")
-}
-
-fn attrs(list: &[(&str, Attribute)]) -> Attributes {
-    let mut a = Attributes::new();
-    for (k, v) in list {
-        a.set(k, v.clone());
-    }
-    a
-}
-
 /// How a case runs: storage type, TF32, and the tolerance `|gpu - cpu| <= tol * (1 + |cpu|)`.
 #[derive(Clone, Copy)]
 struct Mode {
@@ -212,13 +189,7 @@ fn check(
     assert_eq!(got.dtype(), out_spec.dtype, "{what}: output type");
     assert_eq!(got.shape(), want.shape(), "{what}: output shape");
     let (g, w) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
-    let mut worst = (0.0f64, 0usize);
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        let err = (a - b).abs() / (mode.tol * (1.0 + b.abs()));
-        if !(err <= worst.0) {
-            worst = (err, i);
-        }
-    }
+    let worst = worst(&g, &w, |a, b| (a - b).abs() / (mode.tol * (1.0 + b.abs())));
     let i = worst.1;
     assert!(
         worst.0 <= 1.0,
@@ -234,7 +205,7 @@ fn check(
 }
 
 fn t(shape: &[usize], seed: u64) -> Option<Tensor> {
-    Some(random(shape, seed))
+    Some(random(shape, seed, -1.0, 1.0))
 }
 
 #[test]
@@ -397,7 +368,7 @@ fn normalization_pooling_and_layout_in_16_bits() {
 #[test]
 fn cast_kernels_round_like_the_host() {
     let Some(gpu) = gpu() else { return };
-    let x = random(&[1000, 7], 36);
+    let x = random(&[1000, 7], 36, -1.0, 1.0);
     let stream = gpu.new_stream().expect("stream");
     let exec = Exec {
         gpu: &gpu,
