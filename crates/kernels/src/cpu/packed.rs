@@ -163,18 +163,7 @@ unsafe fn kernel_avx512(
     use std::arch::x86_64::*;
     let mut lo = [_mm512_setzero_ps(); MR];
     let mut hi = [_mm512_setzero_ps(); MR];
-    let m0: __mmask16 = if cols >= 16 {
-        0xffff
-    } else {
-        (1u16 << cols) - 1
-    };
-    let m1: __mmask16 = if cols >= 32 {
-        0xffff
-    } else if cols > 16 {
-        (1u16 << (cols - 16)) - 1
-    } else {
-        0
-    };
+    let (m0, m1) = col_masks(cols);
     if cols <= 16 {
         // Half-width tile (narrow outputs: the 7x7 planes of late conv stages).
         for p in 0..kc {
@@ -198,17 +187,55 @@ unsafe fn kernel_avx512(
     for i in 0..MR {
         if i < rows {
             // SAFETY: row i < rows and the masked columns < cols lie in the caller's block.
-            unsafe {
-                let cp = c.add(i * ldc);
-                let (mut v0, mut v1) = (lo[i], hi[i]);
-                if accumulate {
-                    v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
-                    v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
-                }
-                _mm512_mask_storeu_ps(cp, m0, v0);
-                _mm512_mask_storeu_ps(cp.add(16), m1, v1);
-            }
+            unsafe { store_row(c.add(i * ldc), m0, m1, lo[i], hi[i], accumulate) };
         }
+    }
+}
+
+/// The masks of the two 16-lane halves of a tile row holding `cols` (<= 32) columns.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn col_masks(cols: usize) -> (std::arch::x86_64::__mmask16, std::arch::x86_64::__mmask16) {
+    let m0 = if cols >= 16 {
+        0xffff
+    } else {
+        (1u16 << cols) - 1
+    };
+    let m1 = if cols >= 32 {
+        0xffff
+    } else if cols > 16 {
+        (1u16 << (cols - 16)) - 1
+    } else {
+        0
+    };
+    (m0, m1)
+}
+
+/// Store one tile row (`v0` = columns 0..16, `v1` = 16..32, masked), adding what `cp` holds
+/// when `accumulate`.
+///
+/// # Safety
+/// The columns the masks select, from `cp`, are readable and writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_row(
+    cp: *mut f32,
+    m0: std::arch::x86_64::__mmask16,
+    m1: std::arch::x86_64::__mmask16,
+    mut v0: std::arch::x86_64::__m512,
+    mut v1: std::arch::x86_64::__m512,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: masked accesses touch only the selected columns (the caller's guarantee).
+    unsafe {
+        if accumulate {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+        }
+        _mm512_mask_storeu_ps(cp, m0, v0);
+        _mm512_mask_storeu_ps(cp.add(16), m1, v1);
     }
 }
 
@@ -303,18 +330,7 @@ unsafe fn kernel_avx512_rows(
     use std::arch::x86_64::*;
     let mut lo = [_mm512_setzero_ps(); MR];
     let mut hi = [_mm512_setzero_ps(); MR];
-    let m0: __mmask16 = if cols >= 16 {
-        0xffff
-    } else {
-        (1u16 << cols) - 1
-    };
-    let m1: __mmask16 = if cols >= 32 {
-        0xffff
-    } else if cols > 16 {
-        (1u16 << (cols - 16)) - 1
-    } else {
-        0
-    };
+    let (m0, m1) = col_masks(cols);
     if rows == 1 {
         // One row (a GEMV: classifier heads at batch 1): only its products, in two
         // interleaved accumulator pairs, instead of a full MR-row tile.
@@ -331,17 +347,10 @@ unsafe fn kernel_avx512_rows(
                 acc[j + 1] = _mm512_fmadd_ps(av, b1, acc[j + 1]);
             }
         }
-        let mut v0 = _mm512_add_ps(acc[0], acc[2]);
-        let mut v1 = _mm512_add_ps(acc[1], acc[3]);
+        let v0 = _mm512_add_ps(acc[0], acc[2]);
+        let v1 = _mm512_add_ps(acc[1], acc[3]);
         // SAFETY: row 0 and the masked columns < cols lie in the caller's block.
-        unsafe {
-            if accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c.add(16)));
-            }
-            _mm512_mask_storeu_ps(c, m0, v0);
-            _mm512_mask_storeu_ps(c.add(16), m1, v1);
-        }
+        unsafe { store_row(c, m0, m1, v0, v1, accumulate) };
         return;
     }
     // SAFETY: row min(i, rows - 1) < rows of the caller's A block.
@@ -361,16 +370,7 @@ unsafe fn kernel_avx512_rows(
     }
     for i in 0..rows.min(MR) {
         // SAFETY: row i < rows and the masked columns < cols lie in the caller's block.
-        unsafe {
-            let cp = c.add(i * ldc);
-            let (mut v0, mut v1) = (lo[i], hi[i]);
-            if accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
-            }
-            _mm512_mask_storeu_ps(cp, m0, v0);
-            _mm512_mask_storeu_ps(cp.add(16), m1, v1);
-        }
+        unsafe { store_row(c.add(i * ldc), m0, m1, lo[i], hi[i], accumulate) };
     }
 }
 
