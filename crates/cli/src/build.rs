@@ -259,7 +259,7 @@ mod tests {
     }
 }
 
-/// Precision flags of GPU builds (`kiln build`, `run`, `bench`).
+/// Precision flags of GPU builds and the CPU conv layout (`kiln build`, `run`, `bench`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct PrecisionArgs {
     /// GPU builds: FP32 GEMMs and convolutions may use TF32 tensor cores.
@@ -279,6 +279,11 @@ pub struct PrecisionArgs {
     /// name or an op type, `*` as wildcard (e.g. `Softmax`, `*LayerNorm*`). Repeatable.
     #[arg(long = "fp32-layer", value_name = "PATTERN")]
     pub fp32_layers: Vec<String>,
+
+    /// CPU builds: layout of 2-D convolutions and the pools between them: `nhwc`
+    /// (channels-last where the kernels support it; the default) or `nchw`.
+    #[arg(long, value_name = "LAYOUT", value_parser = ["nhwc", "nchw"])]
+    pub conv_layout: Option<String>,
 }
 
 impl PrecisionArgs {
@@ -310,6 +315,7 @@ impl PrecisionArgs {
         }
         config.precision = p;
         config.fp32_layers = self.fp32_layers.clone();
+        config.nhwc = self.conv_layout.as_deref() != Some("nchw");
         Ok(())
     }
 }

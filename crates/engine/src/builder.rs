@@ -81,7 +81,11 @@ impl Builder {
         let tuning_graph_inputs = self.concrete_inputs(&graph)?;
         graph.sort(&HashSet::new())?;
         let passes = if self.config.optimize {
-            let reports = kiln_optimizer::optimize(&mut graph)?;
+            let mut reports = kiln_optimizer::optimize(&mut graph)?;
+            if self.config.nhwc && self.config.device == crate::Device::Cpu {
+                let layout = kiln_optimizer::cpu_layout_passes();
+                reports.extend(kiln_optimizer::run_passes(&mut graph, &layout)?);
+            }
             graph.sort(&HashSet::new())?;
             reports
         } else {

@@ -16,6 +16,9 @@ pub struct BuilderConfig {
     pub shapes: HashMap<String, Vec<usize>>,
     /// Run the optimizer passes (default true).
     pub optimize: bool,
+    /// CPU builds: run 2-D convolutions channels-last (NHWC) where the kernels support it
+    /// (default true; `false` keeps every conv NCHW). GPU builds ignore it.
+    pub nhwc: bool,
     /// Time tactics where shapes are concrete (default true); off: preferred defaults.
     pub tune: bool,
     /// Timed runs per candidate tactic, after one warm-up run (default 3).
@@ -39,6 +42,7 @@ impl Default for BuilderConfig {
             threads: None,
             shapes: HashMap::new(),
             optimize: true,
+            nhwc: true,
             tune: true,
             tuning_iterations: 3,
             device: crate::Device::Cpu,

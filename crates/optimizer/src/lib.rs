@@ -25,6 +25,7 @@ pub use passes::gemm::GemmToFusedMatMul;
 pub use passes::horizontal::HorizontalFusion;
 pub use passes::identity::IdentityRemoval;
 pub use passes::layernorm::LayerNormFusion;
+pub use passes::layout::NhwcLayout;
 pub use passes::reshape::ReshapeChains;
 pub use passes::transpose::TransposeOptimization;
 pub use passes::vertical::VerticalFusion;
@@ -85,6 +86,18 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(ConvBnFolding),
         Box::new(VerticalFusion),
         Box::new(HorizontalFusion),
+        Box::new(DeadNodeElimination),
+    ]
+}
+
+/// The CPU layout passes, run after [`default_passes`] for CPU builds: 2-D convolutions move
+/// to NHWC ([`NhwcLayout`]), then the Transposes it places compose and cancel between
+/// consecutive convs, identities go and what nobody reads is dropped.
+pub fn cpu_layout_passes() -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(NhwcLayout),
+        Box::new(TransposeOptimization),
+        Box::new(IdentityRemoval),
         Box::new(DeadNodeElimination),
     ]
 }

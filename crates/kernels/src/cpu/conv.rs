@@ -5,8 +5,10 @@
 
 use super::activation::Activation;
 use super::conv_algos::{conv_direct, conv_gemm, conv_tiled};
-use super::conv_packed::{conv_packed, filters_fit, pack_filters};
+use super::conv_filters::{Filters, filters_match, nhwc_geom_of_weights, pack_for};
+use super::conv_packed::conv_packed;
 use super::packed::{PackCache, PackedA};
+use super::{conv_nhwc, depthwise_nhwc};
 use crate::{RunContext, Tactic};
 use kiln_core::ndarray::{ArrayD, CowArray, IxDyn};
 use kiln_core::{Attributes, Error, Node, Op, Result, Tensor, Value};
@@ -19,6 +21,7 @@ const FUSED_EXTRA: &[&str] = &[
     "activation_beta",
     "fusion",
     "fused_nodes",
+    "layout",
 ];
 
 /// Conv attributes, validated.
@@ -253,6 +256,11 @@ pub enum ConvAlgo {
     /// Filters packed once (constant weights), blocks of `cols` positions im2col'ed into
     /// panels per task, the register-blocked micro-kernel (`packed-<cols>`).
     Packed(usize),
+    /// NHWC layers (`layout = "NHWC"`, group 1): implicit GEMM over output positions x
+    /// output channels, no im2col (`nhwc-igemm`).
+    NhwcGemm,
+    /// NHWC depthwise layers: channels in the vector lanes (`nhwc-depthwise`).
+    NhwcDepthwise,
 }
 
 /// A Conv or FusedConv layer run by one algorithm.
@@ -264,7 +272,9 @@ pub struct ConvTactic {
     fused: bool,
     algo: ConvAlgo,
     name: String,
-    filters: PackCache<Vec<PackedA>>,
+    /// Input, residual and output are NHWC (`layout = "NHWC"` of FusedConv).
+    nhwc: bool,
+    filters: PackCache<Filters>,
 }
 
 impl ConvTactic {
@@ -282,7 +292,13 @@ impl ConvTactic {
         } else {
             Activation::Identity
         };
+        let nhwc = fused && node.attrs.string_or("layout", "NCHW".into()).ok()? == "NHWC";
+        if nhwc != matches!(algo, ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise) {
+            return None;
+        }
         let name = match algo {
+            ConvAlgo::NhwcGemm => "nhwc-igemm".to_string(),
+            ConvAlgo::NhwcDepthwise => "nhwc-depthwise".to_string(),
             ConvAlgo::Gemm => "im2col-gemm".to_string(),
             ConvAlgo::Tiled(cols) => format!("im2col-tiled-{cols}"),
             ConvAlgo::Direct => "direct".to_string(),
@@ -295,6 +311,7 @@ impl ConvTactic {
             fused,
             algo,
             name,
+            nhwc,
             filters: PackCache::new(),
         })
     }
@@ -304,7 +321,12 @@ impl ConvTactic {
     /// direct kernel is not offered for dense convs: far slower there, and slow to time).
     pub fn candidates(node: &Node) -> Vec<ConvTactic> {
         let grouped = node.attrs.int_or("group", 1).is_ok_and(|g| g > 1);
-        let algos: &[ConvAlgo] = if grouped {
+        let nhwc = node.attrs.string_or("layout", "NCHW".into()).ok() == Some("NHWC".into());
+        let algos: &[ConvAlgo] = if nhwc && grouped {
+            &[ConvAlgo::NhwcDepthwise]
+        } else if nhwc {
+            &[ConvAlgo::NhwcGemm]
+        } else if grouped {
             &[ConvAlgo::Direct, ConvAlgo::Gemm, ConvAlgo::Packed(128)]
         } else {
             &[
@@ -335,7 +357,28 @@ impl ConvTactic {
         residual: Option<&ArrayD<f32>>,
         ctx: &RunContext<'_>,
     ) -> Result<ArrayD<f32>> {
-        let geom = ConvGeom::new(&self.params, x.shape(), w.shape())?;
+        let geom = if self.nhwc {
+            let s = x.shape();
+            if s.len() != 4 {
+                return Err(Error::shape(format!("NHWC Conv: input {s:?} is not 4-D")));
+            }
+            let mut g = ConvGeom::new(&self.params, &[s[0], s[3], s[1], s[2]], w.shape())?;
+            let nhwc_ok = match self.algo {
+                ConvAlgo::NhwcDepthwise => depthwise_nhwc::applies(&g),
+                _ => conv_nhwc::applies(&g),
+            };
+            if !nhwc_ok {
+                return Err(Error::shape(format!(
+                    "NHWC Conv: input {s:?} and weights {:?} do not fit {}",
+                    w.shape(),
+                    self.name
+                )));
+            }
+            g.out_shape = vec![g.n, g.oh, g.ow, g.m];
+            g
+        } else {
+            ConvGeom::new(&self.params, x.shape(), w.shape())?
+        };
         let x_std = x.as_standard_layout();
         let w_std = w.as_standard_layout();
         let xd = x_std
@@ -373,12 +416,9 @@ impl ConvTactic {
         };
         let zd = z_std.as_ref().and_then(|z| z.as_slice());
         let total = geom.n * geom.m * geom.positions();
-        let packed = match self.algo {
-            ConvAlgo::Packed(_) => match self.filters.get(w) {
-                Some(pw) if filters_fit(&geom, &pw) => Some(pw),
-                _ => Some(std::sync::Arc::new(pack_filters(&geom, wd))),
-            },
-            _ => None,
+        let packed = match self.filters.get(w) {
+            Some(f) if filters_match(&geom, &f) => Some(f),
+            _ => pack_for(self.algo, &geom, wd).map(Arc::new),
         };
         let mut out = ctx.alloc_f32(total);
         if total > 0 {
@@ -391,9 +431,18 @@ impl ConvTactic {
                 ConvAlgo::Gemm => conv_gemm(&geom, xd, wd, &stage, &mut out, ctx),
                 ConvAlgo::Tiled(cols) => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
                 ConvAlgo::Direct => conv_direct(&geom, xd, wd, &stage, &mut out),
-                ConvAlgo::Packed(cols) => match &packed {
-                    Some(pw) => conv_packed(&geom, xd, pw, &stage, cols, &mut out),
-                    None => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
+                ConvAlgo::Packed(cols) => match packed.as_deref() {
+                    Some(Filters::Nchw(pw)) => conv_packed(&geom, xd, pw, &stage, cols, &mut out),
+                    _ => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
+                },
+                ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise => match packed.as_deref() {
+                    Some(Filters::Nhwc(pb)) => {
+                        conv_nhwc::conv_nhwc(&geom, xd, pb, &stage, &mut out)
+                    }
+                    Some(Filters::Depthwise(wp)) => {
+                        depthwise_nhwc::depthwise_nhwc(&geom, xd, wp, &stage, &mut out)
+                    }
+                    _ => return Err(Error::shape("NHWC Conv: filters not packed")),
                 },
             }
         }
@@ -471,12 +520,19 @@ impl Tactic for ConvTactic {
     }
 
     fn prepare(&self, constants: &[Option<&Value>]) {
-        if !matches!(self.algo, ConvAlgo::Packed(_)) {
-            return;
-        }
         let packed = match constants.get(1) {
             Some(Some(Value::Tensor(Tensor::F32(w)))) if w.is_standard_layout() => {
-                pack_constant_filters(&self.params, w).map(|p| (w, p))
+                match self.algo {
+                    ConvAlgo::Packed(_) => {
+                        pack_constant_filters(&self.params, w).map(|p| (w, Filters::Nchw(p)))
+                    }
+                    ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise => {
+                        nhwc_geom_of_weights(&self.params, w.shape())
+                            .and_then(|g| pack_for(self.algo, &g, w.as_slice()?))
+                            .map(|p| (w, p))
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };

@@ -9,8 +9,11 @@ mod attention;
 mod batch_norm;
 mod conv;
 mod conv_algos;
+mod conv_filters;
+mod conv_nhwc;
 mod conv_packed;
 mod depthwise;
+mod depthwise_nhwc;
 mod elementwise;
 mod fastmath;
 mod features;
@@ -21,6 +24,7 @@ mod matmul;
 mod matmul_packed;
 mod packed;
 mod pool;
+mod pool_nhwc;
 mod reference;
 mod reshape;
 mod sgemm;
@@ -118,9 +122,8 @@ fn fast_tactics(node: &Node) -> Vec<Box<dyn Tactic>> {
         ("", "Gemm") => boxed(GemmTactic::from_node(node)),
         ("", "Attention") => boxed(AttentionTactic::from_node(node)),
         ("", "Add" | "Sub" | "Mul" | "Div") => boxed(BinaryTactic::from_node(node)),
-        ("", "MaxPool" | "AveragePool" | "GlobalMaxPool" | "GlobalAveragePool") => {
-            boxed(PoolTactic::from_node(node))
-        }
+        ("", "MaxPool" | "AveragePool" | "GlobalMaxPool" | "GlobalAveragePool")
+        | (KILN_DOMAIN, "NhwcPool") => boxed(PoolTactic::from_node(node)),
         ("", "Softmax" | "LogSoftmax") => boxed(SoftmaxTactic::from_node(node)),
         ("", "LayerNormalization") => boxed(LayerNormTactic::from_node(node)),
         ("", "Transpose") => boxed(TransposeTactic::from_node(node)),

@@ -1,5 +1,6 @@
 //! `direct` tactics of MaxPool, AveragePool (2-D and 1-D NCHW, floor mode) and
-//! GlobalAveragePool / GlobalMaxPool (any rank): one plane per task, row by row.
+//! GlobalAveragePool / GlobalMaxPool (any rank): one plane per task, row by row; and of the
+//! same pools on NHWC tensors (`NhwcPool`, see [`pool_nhwc`](super::pool_nhwc)).
 
 use super::conv::{ConvGeom, ConvParams};
 use super::conv_algos::{input_row, valid_cols};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 /// Which pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Max,
     Avg { include_pad: bool },
     GlobalMax,
@@ -25,6 +26,8 @@ pub struct PoolTactic {
     kind: Kind,
     params: Option<ConvParams>,
     kernel: Vec<usize>,
+    /// Input and output are NHWC (`NhwcPool`).
+    nhwc: bool,
 }
 
 impl PoolTactic {
@@ -32,7 +35,13 @@ impl PoolTactic {
     /// (ceil mode, SAME padding, storage order, the Indices output).
     pub fn from_node(node: &Node) -> Option<PoolTactic> {
         let a = &node.attrs;
-        let kind = match node.op_type() {
+        let nhwc = node.op_type() == "NhwcPool";
+        let op_type = if nhwc {
+            a.string("pool").ok()??
+        } else {
+            node.op_type().to_string()
+        };
+        let kind = match op_type.as_str() {
             "MaxPool" => Kind::Max,
             "AveragePool" => Kind::Avg {
                 include_pad: a.int_or("count_include_pad", 0).ok()? != 0,
@@ -50,6 +59,7 @@ impl PoolTactic {
                 kind,
                 params: None,
                 kernel: Vec::new(),
+                nhwc,
             });
         }
         if a.int_or("ceil_mode", 0).ok()? != 0 || a.int_or("storage_order", 0).ok()? != 0 {
@@ -77,6 +87,7 @@ impl PoolTactic {
             kind,
             params: Some(params),
             kernel,
+            nhwc,
         })
     }
 
@@ -93,11 +104,27 @@ impl PoolTactic {
         if !(xs.len() == 3 || xs.len() == 4) || self.kernel.len() != xs.len() - 2 {
             return Ok(None);
         }
-        let mut ws = vec![xs[1], 1];
+        let nchw = if self.nhwc {
+            if xs.len() != 4 {
+                return Ok(None);
+            }
+            vec![xs[0], xs[3], xs[1], xs[2]]
+        } else {
+            xs.to_vec()
+        };
+        let mut ws = vec![nchw[1], 1];
         ws.extend(&self.kernel);
         let mut p = params.clone();
-        p.group = xs[1] as i64;
-        let g = ConvGeom::new(&p, xs, &ws)?;
+        p.group = nchw[1] as i64;
+        let g = ConvGeom::new(&p, &nchw, &ws)?;
+        if self.nhwc {
+            let mut out = ctx.alloc_f32(g.n * g.c * g.positions());
+            super::pool_nhwc::window(&g, self.kind, xd, &mut out);
+            return Ok(Some(
+                ArrayD::from_shape_vec(IxDyn(&[g.n, g.oh, g.ow, g.c]), out)
+                    .map_err(|e| Error::shape(e.to_string()))?,
+            ));
+        }
         let plane = g.positions();
         let mut out = ctx.alloc_f32(g.n * g.c * plane);
         let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kx| valid_cols(&g, kx)).collect();
@@ -159,6 +186,16 @@ impl PoolTactic {
         let xs = x.shape();
         if xs.len() < 3 {
             return Ok(None);
+        }
+        if self.nhwc {
+            if xs.len() != 4 || xs[1] * xs[2] == 0 {
+                return Ok(None);
+            }
+            let out = super::pool_nhwc::global(xs, self.kind == Kind::GlobalMax, xd);
+            return Ok(Some(
+                ArrayD::from_shape_vec(IxDyn(&[xs[0], 1, 1, xs[3]]), out)
+                    .map_err(|e| Error::shape(e.to_string()))?,
+            ));
         }
         let plane: usize = xs[2..].iter().product();
         let planes = xs[0] * xs[1];

@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod horizontal;
 pub mod identity;
 pub mod layernorm;
+pub mod layout;
 pub mod reshape;
 pub mod transpose;
 pub mod vertical;

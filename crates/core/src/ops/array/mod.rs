@@ -41,7 +41,7 @@ mod squeeze;
 mod tensor_scatter;
 mod tile;
 mod top_k;
-mod transpose;
+pub(crate) mod transpose;
 mod trilu;
 mod unique;
 mod unsqueeze;

@@ -1,5 +1,7 @@
 //! `FusedConv` (domain `kiln`): `act(Conv(X, W, B) + Z)`, a convolution with its bias,
-//! residual add and activation in one layer. See the family docs for the spec.
+//! residual add and activation in one layer. See the family docs for the spec. With
+//! `layout = "NHWC"` (set by the optimizer's CPU layout selection) X, Z and Y are
+//! channels-last (`[N, H, W, C]`); the weights stay `[M, C/group, kh, kw]`.
 
 use super::{Activation, check_attrs, run_builtin};
 use crate::ops::util::{input, opt_input};
@@ -26,11 +28,24 @@ pub struct FusedConv {
     pub conv_attrs: Attributes,
     /// The activation applied last.
     pub activation: Activation,
+    /// X, Z and Y are `[N, H, W, C]` (2-D convolutions only).
+    pub nhwc: bool,
 }
+
+/// NCHW -> NHWC and back.
+const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
+const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
 
 /// Build from attributes (Conv's plus the activation and provenance attributes).
 pub fn build(ctx: &BuildCtx<'_>) -> Result<Box<dyn Op>> {
-    check_attrs(ctx.attrs, CONV_ATTRS)?;
+    let mut known = CONV_ATTRS.to_vec();
+    known.push("layout");
+    check_attrs(ctx.attrs, &known)?;
+    let nhwc = match ctx.attrs.string_or("layout", "NCHW".into())?.as_str() {
+        "NCHW" => false,
+        "NHWC" => true,
+        other => return Err(Error::attr("layout", format!("'{other}': NCHW or NHWC"))),
+    };
     if !(2..=4).contains(&ctx.num_inputs) {
         return Err(Error::input(format!(
             "FusedConv takes 2 to 4 inputs (X, W, B, Z), got {}",
@@ -55,6 +70,7 @@ pub fn build(ctx: &BuildCtx<'_>) -> Result<Box<dyn Op>> {
         conv,
         conv_attrs,
         activation: Activation::from_attrs(ctx.attrs)?,
+        nhwc,
     }))
 }
 
@@ -75,7 +91,33 @@ impl Op for FusedConv {
 
     fn infer(&self, inputs: &[InferInput<'_>]) -> Result<Vec<TensorFact>> {
         let n = inputs.len().min(2);
-        self.conv.infer(&inputs[..n])
+        if !self.nhwc {
+            return self.conv.infer(&inputs[..n]);
+        }
+        let permute = |f: &TensorFact, perm: &[usize; 4]| -> Result<TensorFact> {
+            let mut f = f.clone();
+            if let Some(s) = &f.shape {
+                if s.0.len() != 4 {
+                    return Err(Error::shape("NHWC FusedConv takes a 4-D input"));
+                }
+                f.shape = Some(crate::Shape(perm.iter().map(|&p| s.0[p].clone()).collect()));
+            }
+            Ok(f)
+        };
+        let x = permute(inputs[0].fact, &TO_NCHW)?;
+        let mut ins = vec![InferInput {
+            fact: &x,
+            value: None,
+        }];
+        ins.extend(inputs[1..n].iter().map(|i| InferInput {
+            fact: i.fact,
+            value: i.value,
+        }));
+        self.conv
+            .infer(&ins)?
+            .iter()
+            .map(|f| permute(f, &TO_NHWC))
+            .collect()
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>]) -> Result<Vec<Tensor>> {
@@ -87,10 +129,26 @@ impl Op for FusedConv {
                 x.dtype()
             )));
         }
+        let to = |t: &Tensor, perm: &[usize; 4]| -> Result<Tensor> {
+            if t.shape().len() != 4 {
+                return Err(Error::shape("NHWC FusedConv takes 4-D tensors"));
+            }
+            crate::ops::array::transpose::transpose(t, perm)
+        };
+        let x_nchw;
+        let x = if self.nhwc {
+            x_nchw = to(x, &TO_NCHW)?;
+            &x_nchw
+        } else {
+            x
+        };
         let mut y = self
             .conv
             .eval(&[Some(x), Some(w), opt_input(inputs, 2)])?
             .swap_remove(0);
+        if self.nhwc {
+            y = to(&y, &TO_NHWC)?;
+        }
         if let Some(z) = opt_input(inputs, 3) {
             if z.shape() != y.shape() {
                 return Err(Error::shape(format!(

@@ -34,16 +34,24 @@
 //! `Y = act(alpha * MatMul(A, op(B)) + bias + Z)` with ONNX MatMul semantics (batched,
 //! broadcasting batch dims, 1-D operands).
 //!
+//! ## `NhwcPool`
+//! Input `X` `[N, H, W, C]`, output `Y` `[N, OH, OW, C]`: attribute `pool` (`MaxPool`,
+//! `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`) and that op's attributes; `Y` is the
+//! pool of the NCHW view. FusedConv's `layout = "NHWC"` likewise makes X, Z and Y
+//! channels-last (both made by the CPU layout selection).
+//!
 //! Pattern fusions that have an ONNX op (LayerNormalization, Gelu, Attention) produce those
 //! standard ops in the default domain instead.
 
 mod activation;
 mod fused_conv;
 mod fused_matmul;
+mod nhwc_pool;
 
 pub use activation::Activation;
 pub use fused_conv::FusedConv;
 pub use fused_matmul::FusedMatMul;
+pub use nhwc_pool::{NhwcPool, POOLS};
 
 use crate::{Attributes, Error, OpRegistry, Result};
 
@@ -57,12 +65,13 @@ pub const FUSION_ATTR: &str = "fusion";
 pub const FUSED_NODES_ATTR: &str = "fused_nodes";
 
 /// The op types of this family (all in [`KILN_DOMAIN`]; no ONNX importer makes them).
-pub const FUSED_OPS: &[&str] = &["FusedConv", "FusedMatMul"];
+pub const FUSED_OPS: &[&str] = &["FusedConv", "FusedMatMul", "NhwcPool"];
 
 /// Register this family: one line per op.
 pub fn register(r: &mut OpRegistry) {
     r.add("FusedConv", fused_conv::build);
     r.add("FusedMatMul", fused_matmul::build);
+    r.add("NhwcPool", nhwc_pool::build);
 }
 
 /// Reject attributes outside `known`, the activation attributes and the provenance ones.
