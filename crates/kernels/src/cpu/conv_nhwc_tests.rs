@@ -224,3 +224,47 @@ fn timing_resnet50_shapes() {
         println!("{c:?}: {:.3} ms {:.1} GF/s", best * 1e3, flops / best / 1e9);
     }
 }
+
+/// GFLOP/s on BERT-base MatMul shapes (rows x K x N as 1x1 convs), 2 threads (not a CI test).
+#[test]
+#[ignore]
+fn timing_matmul_shapes() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for (rows, k, n) in [
+        (128, 768, 3072),
+        (128, 3072, 768),
+        (128, 768, 768),
+        (128, 768, 2304),
+        (1024, 768, 3072),
+    ] {
+        let params = ConvParams::parse(&Attributes::new()).unwrap();
+        let g = ConvGeom::new(&params, &[1, k, rows, 1], &[n, k, 1, 1]).unwrap();
+        let x = rand(rows * k, 1);
+        let w = rand(n * k, 2);
+        let b = rand(n, 3);
+        let stage = OutputStage {
+            bias: Some(&b),
+            residual: None,
+            act: Activation::Identity,
+        };
+        let pb = pack_filters(&g, &w);
+        let mut y = vec![0f32; rows * n];
+        let mut best = f64::MAX;
+        pool.install(|| {
+            for _ in 0..10 {
+                let t = std::time::Instant::now();
+                conv_nhwc(&g, &x, &pb, &stage, &mut y);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+        });
+        let flops = 2.0 * (rows * k * n) as f64;
+        println!(
+            "{rows}x{k}x{n}: {:.3} ms {:.1} GF/s",
+            best * 1e3,
+            flops / best / 1e9
+        );
+    }
+}

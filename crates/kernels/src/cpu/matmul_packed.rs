@@ -36,6 +36,9 @@ pub(crate) fn matmul_packed(
         }
         return;
     }
+    if super::packed::has_avx512_rows() {
+        return matmul_igemm(rows, a, alpha, pb, out, finish);
+    }
     let threads = rayon::current_num_threads();
     // Fewer rows per task when there would be too few tasks for the workers.
     let col_blocks = n.div_ceil(NC);
@@ -143,6 +146,57 @@ pub(crate) fn matmul_packed(
             }
         },
     );
+}
+
+/// [`matmul_packed`] on AVX-512 machines: the product as a 1x1 NHWC convolution
+/// ([`conv_nhwc`](super::conv_nhwc::conv_nhwc): rows as positions, the reduction blocked so
+/// the weight panels stay in cache, whole tiles accumulated in registers), then the scale
+/// and `finish` per row.
+fn matmul_igemm(
+    rows: usize,
+    a: &[f32],
+    alpha: f32,
+    pb: &PackedB,
+    out: &mut [f32],
+    finish: &(dyn Fn(usize, usize, &mut [f32]) + Sync),
+) {
+    let (k, n) = (pb.k, pb.n);
+    let g = super::conv::ConvGeom {
+        n: 1,
+        c: k,
+        m: n,
+        g: 1,
+        cg: k,
+        mg: n,
+        ih: rows,
+        iw: 1,
+        oh: rows,
+        ow: 1,
+        kh: 1,
+        kw: 1,
+        sh: 1,
+        sw: 1,
+        dh: 1,
+        dw: 1,
+        ph: 0,
+        pw: 0,
+        out_shape: vec![rows, n],
+    };
+    let stage = super::conv::OutputStage {
+        bias: None,
+        residual: None,
+        act: super::activation::Activation::Identity,
+    };
+    super::conv_nhwc::conv_nhwc(&g, &a[..rows * k], pb, &stage, &mut out[..rows * n]);
+    out[..rows * n]
+        .par_chunks_mut(n)
+        .enumerate()
+        .for_each(|(r, line)| {
+            if alpha != 1.0 {
+                line.iter_mut().for_each(|x| *x *= alpha);
+            }
+            finish(r, 0, line);
+        });
 }
 
 #[cfg(test)]
