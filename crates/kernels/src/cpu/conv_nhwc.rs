@@ -147,7 +147,43 @@ struct Geo<'a> {
 }
 
 impl Geo<'_> {
+    /// `(img, oy, ox)` of output row `r`.
+    fn position(&self, r: usize) -> (usize, usize, usize) {
+        let g = self.g;
+        let (img, rem) = (r / (g.oh * g.ow), r % (g.oh * g.ow));
+        (img, rem / g.ow, rem % g.ow)
+    }
+
+    /// The position after `p` in row order.
+    fn next(&self, (img, oy, ox): (usize, usize, usize)) -> (usize, usize, usize) {
+        if ox + 1 < self.g.ow {
+            (img, oy, ox + 1)
+        } else if oy + 1 < self.g.oh {
+            (img, oy + 1, 0)
+        } else {
+            (img + 1, 0, 0)
+        }
+    }
+
+    /// Offset of segment 0 of the output position `(img, oy, ox)`.
+    fn row_offset(&self, (img, oy, ox): (usize, usize, usize)) -> usize {
+        let g = self.g;
+        ((img * self.h + oy * g.sh) * self.w + ox * g.sw) * g.c
+    }
+
+    /// Offset of segment `s` from segment 0.
+    fn seg_offset(&self, s: usize) -> usize {
+        let g = self.g;
+        let (ky, kx) = if g.dw == 1 {
+            (s, 0)
+        } else {
+            (s / g.kw, s % g.kw)
+        };
+        (ky * g.dh * self.w + kx * g.dw) * g.c
+    }
+
     /// Start of segment `s` of output row `r` (flattened `img, oy, ox`).
+    #[cfg(test)]
     fn seg_ptr(&self, r: usize, s: usize) -> *const f32 {
         let g = self.g;
         let (img, rem) = (r / (g.oh * g.ow), r % (g.oh * g.ow));
@@ -185,12 +221,25 @@ unsafe fn task(
     let k = segs * geo.seg_len;
     let tiles = (r1 - r0).div_ceil(MR_NHWC);
     // Per tile and segment, the MR row pointers (the last row repeated past the end).
-    let mut ptrs = vec![[std::ptr::null::<f32>(); MR_NHWC]; tiles * segs];
+    // Row starts (segment 0) walked incrementally, plus a fixed offset per segment: no
+    // divisions per row (they would rival the products of small-K layers).
+    let seg_off: Vec<usize> = (0..segs).map(|s| geo.seg_offset(s)).collect();
+    let mut bases = Vec::with_capacity(r1 - r0);
+    let mut pos = geo.position(r0);
+    for _ in r0..r1 {
+        bases.push(geo.row_offset(pos));
+        pos = geo.next(pos);
+    }
+    let base = geo.x.as_ptr();
+    let mut ptrs = vec![[base; MR_NHWC]; tiles * segs];
     for t in 0..tiles {
-        for s in 0..segs {
+        for (s, &so) in seg_off.iter().enumerate() {
             for (i, p) in ptrs[t * segs + s].iter_mut().enumerate() {
-                let r = (r0 + t * MR_NHWC + i).min(r1 - 1);
-                *p = geo.seg_ptr(r, s);
+                let r = (t * MR_NHWC + i).min(r1 - r0 - 1);
+                let off = bases[r] + so;
+                assert!(off + geo.seg_len <= geo.x.len());
+                // SAFETY: asserted: the run of seg_len values at off lies inside the input.
+                *p = unsafe { base.add(off) };
             }
         }
     }
@@ -235,7 +284,7 @@ unsafe fn task(
                     cols,
                     accumulate: k0 > 0,
                 };
-                // SAFETY: the pointers address the input runs of these rows (Geo::seg_ptr),
+                // SAFETY: the pointers address the input runs of these rows (asserted above),
                 // the panel holds (k1 - k0) x NR values from k0, and this task owns the
                 // output block (the caller's guarantee).
                 unsafe { run_tile(&tile, epi.as_ref()) };
@@ -355,6 +404,22 @@ unsafe fn tile_avx512(t: &Tile<'_>, epi: Option<&Epilogue>) {
         let n = (t.seg_len - off).min(t.k1 - k);
         // SAFETY: element off of each row's run of segment s (the caller's guarantee).
         let a: [*const f32; MR_NHWC] = std::array::from_fn(|i| unsafe { t.ptrs[s][i].add(off) });
+        if t.cols <= 16 {
+            // Half-width tile (narrow layers): only the first 16 columns are products.
+            for j in 0..n {
+                // SAFETY: as below, the first 16 values of the panel row only.
+                unsafe {
+                    let b0 = _mm512_loadu_ps(bp);
+                    for i in 0..MR_NHWC {
+                        let av = _mm512_set1_ps(*a[i].add(j));
+                        lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
+                    }
+                    bp = bp.add(NR);
+                }
+            }
+            k += n;
+            continue;
+        }
         for j in 0..n {
             // SAFETY: row k + j of the panel (NR values at bp) and element j of each run
             // (j < n <= seg_len - off) are inside the operands.
