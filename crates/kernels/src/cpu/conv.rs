@@ -437,7 +437,7 @@ impl ConvTactic {
                 },
                 ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise => match packed.as_deref() {
                     Some(Filters::Nhwc(pb)) => {
-                        conv_nhwc::conv_nhwc(&geom, xd, pb, &stage, &mut out)
+                        conv_nhwc::conv_nhwc(&geom, xd, pb, &stage, None, &mut out)
                     }
                     Some(Filters::Depthwise(wp)) => {
                         depthwise_nhwc::depthwise_nhwc(&geom, xd, wp, &stage, &mut out)

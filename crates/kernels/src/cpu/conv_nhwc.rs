@@ -19,8 +19,11 @@ pub(crate) const MR_NHWC: usize = 8;
 pub(crate) const KC_NHWC: usize = 256;
 /// Bytes of filter panels one pass over a task's tiles reads.
 const PANEL_BYTES: usize = 256 * 1024;
-/// Output positions per task (a multiple of [`MR_NHWC`]).
-const ROWS_PER_TASK: usize = 64;
+/// Output positions per task, at least and at most (multiples of [`MR_NHWC`]): more rows
+/// per task read the filters fewer times (each task streams all of its panels), as long as
+/// every worker still gets two tasks.
+const MIN_ROWS_PER_TASK: usize = 64;
+const MAX_ROWS_PER_TASK: usize = 256;
 
 /// True when [`conv_nhwc`] handles the geometry (one group).
 pub(crate) fn applies(g: &ConvGeom) -> bool {
@@ -85,13 +88,19 @@ fn padded<'a>(g: &ConvGeom, x: &'a [f32]) -> Source<'a> {
     }
 }
 
+/// What runs on each finished output row segment while it is in cache: `(row, first
+/// column, values)`, after the output stage.
+pub(crate) type PostRow<'a> = dyn Fn(usize, usize, &mut [f32]) + Sync + 'a;
+
 /// The convolution with its output stage: `x` NHWC `[n, ih, iw, c]`, output NHWC
-/// `[n, oh, ow, m]`, `stage.residual` laid out like the output.
+/// `[n, oh, ow, m]`, `stage.residual` laid out like the output; then `post` on every row
+/// segment.
 pub(crate) fn conv_nhwc(
     g: &ConvGeom,
     x: &[f32],
     pb: &PackedB,
     stage: &OutputStage<'_>,
+    post: Option<&PostRow<'_>>,
     out: &mut [f32],
 ) {
     let rows = g.n * g.oh * g.ow;
@@ -106,7 +115,12 @@ pub(crate) fn conv_nhwc(
         (g.kh * g.kw, g.c)
     };
     let panels = g.m.div_ceil(NR);
-    let blocks = rows.div_ceil(ROWS_PER_TASK);
+    let per_task = rows
+        .div_ceil(2 * rayon::current_num_threads())
+        .clamp(MIN_ROWS_PER_TASK, MAX_ROWS_PER_TASK)
+        .div_ceil(MR_NHWC)
+        * MR_NHWC;
+    let blocks = rows.div_ceil(per_task);
     let want = 4 * rayon::current_num_threads();
     let groups = if blocks >= want {
         1
@@ -126,13 +140,13 @@ pub(crate) fn conv_nhwc(
     };
     (0..blocks * groups).into_par_iter().for_each(|t| {
         let (blk, grp) = (t / groups, t % groups);
-        let r0 = blk * ROWS_PER_TASK;
-        let r1 = (r0 + ROWS_PER_TASK).min(rows);
+        let r0 = blk * per_task;
+        let r1 = (r0 + per_task).min(rows);
         let q0 = grp * per_group;
         let q1 = (q0 + per_group).min(panels);
         // SAFETY: this task writes rows r0..r1 and channels q0 * NR..q1 * NR (clipped to m)
         // of the output only; tasks differ in (block, group), so their writes are disjoint.
-        unsafe { task(&geo, pb, stage, r0, r1, q0, q1, y) };
+        unsafe { task(&geo, pb, stage, post, r0, r1, q0, q1, y) };
     });
 }
 
@@ -211,6 +225,7 @@ unsafe fn task(
     geo: &Geo<'_>,
     pb: &PackedB,
     stage: &OutputStage<'_>,
+    post: Option<&PostRow<'_>>,
     r0: usize,
     r1: usize,
     q0: usize,
@@ -251,43 +266,51 @@ unsafe fn task(
         // every tile of the task runs through it (and the tile writes a run of its rows).
         let per_panel = (k1 - k0) * NR * 4;
         let chunk = (PANEL_BYTES / per_panel).clamp(1, q1 - q0);
-        let order: Vec<(usize, usize)> = (q0..q1)
-            .step_by(chunk)
-            .flat_map(|c0| {
-                (0..tiles).flat_map(move |t| (c0..(c0 + chunk).min(q1)).map(move |q| (t, q)))
-            })
-            .collect();
-        for &(t, q) in &order {
-            let rt = r0 + t * MR_NHWC;
-            let rows = MR_NHWC.min(r1 - rt);
-            {
-                let cols = NR.min(m - q * NR);
-                let b = pb.panel(q, k0).as_ptr();
-                let off = rt * m + q * NR;
-                let epi = last.then(|| Epilogue {
-                    bias: stage.bias.map(|b| b[q * NR..].as_ptr()),
-                    // SAFETY: the residual is laid out like the output: row rt, column q * NR.
-                    z: stage.residual.map(|z| z[off..].as_ptr()),
-                    act: stage.act,
-                });
-                let tile = Tile {
-                    ptrs: &ptrs[t * segs..(t + 1) * segs],
-                    seg_len: geo.seg_len,
-                    k0,
-                    k1,
-                    b,
-                    // SAFETY: row rt, column q * NR of the output (inside it: rt < rows and
-                    // q * NR < m).
-                    c: unsafe { y.get().add(off) },
-                    ldc: m,
-                    rows,
-                    cols,
-                    accumulate: k0 > 0,
-                };
-                // SAFETY: the pointers address the input runs of these rows (asserted above),
-                // the panel holds (k1 - k0) x NR values from k0, and this task owns the
-                // output block (the caller's guarantee).
-                unsafe { run_tile(&tile, epi.as_ref()) };
+        for c0 in (q0..q1).step_by(chunk) {
+            let c1 = (c0 + chunk).min(q1);
+            for t in 0..tiles {
+                let rt = r0 + t * MR_NHWC;
+                let rows = MR_NHWC.min(r1 - rt);
+                for q in c0..c1 {
+                    let cols = NR.min(m - q * NR);
+                    let b = pb.panel(q, k0).as_ptr();
+                    let off = rt * m + q * NR;
+                    let epi = last.then(|| Epilogue {
+                        bias: stage.bias.map(|b| b[q * NR..].as_ptr()),
+                        // The residual is laid out like the output: row rt, column q * NR.
+                        z: stage.residual.map(|z| z[off..].as_ptr()),
+                        act: stage.act,
+                    });
+                    let tile = Tile {
+                        ptrs: &ptrs[t * segs..(t + 1) * segs],
+                        seg_len: geo.seg_len,
+                        k0,
+                        k1,
+                        b,
+                        // SAFETY: row rt, column q * NR of the output (inside it: rt < rows
+                        // and q * NR < m).
+                        c: unsafe { y.get().add(off) },
+                        ldc: m,
+                        rows,
+                        cols,
+                        accumulate: k0 > 0,
+                    };
+                    // SAFETY: the pointers address the input runs of these rows (asserted
+                    // above), the panel holds (k1 - k0) x NR values from k0, and this task
+                    // owns the output block (the caller's guarantee).
+                    unsafe { run_tile(&tile, epi.as_ref()) };
+                }
+                if let Some(post) = post.filter(|_| last) {
+                    let (col0, col1) = (c0 * NR, (c1 * NR).min(m));
+                    for r in rt..rt + rows {
+                        // SAFETY: row r, columns col0..col1 of this task's block, finished
+                        // (no other task touches them).
+                        let line = unsafe {
+                            std::slice::from_raw_parts_mut(y.get().add(r * m + col0), col1 - col0)
+                        };
+                        post(r, col0, line);
+                    }
+                }
             }
         }
         k0 = k1;

@@ -88,7 +88,7 @@ fn check(case: Case, act: Activation, with_bias: bool, with_z: bool) {
     let pb = pack_filters(&g, &w);
     assert!(filters_fit(&g, &pb));
     let mut got = vec![f32::NAN; want.len()];
-    conv_nhwc(&g, &x, &pb, &stage, &mut got);
+    conv_nhwc(&g, &x, &pb, &stage, None, &mut got);
     let scale = want.iter().fold(1e-3f32, |a, v| a.max(v.abs()));
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert!(
@@ -216,7 +216,7 @@ fn timing_resnet50_shapes() {
         pool.install(|| {
             for _ in 0..iters {
                 let t = std::time::Instant::now();
-                conv_nhwc(&g, &x, &pb, &stage, &mut y);
+                conv_nhwc(&g, &x, &pb, &stage, None, &mut y);
                 best = best.min(t.elapsed().as_secs_f64());
             }
         });
@@ -256,7 +256,7 @@ fn timing_matmul_shapes() {
         pool.install(|| {
             for _ in 0..10 {
                 let t = std::time::Instant::now();
-                conv_nhwc(&g, &x, &pb, &stage, &mut y);
+                conv_nhwc(&g, &x, &pb, &stage, None, &mut y);
                 best = best.min(t.elapsed().as_secs_f64());
             }
         });

@@ -150,8 +150,8 @@ pub(crate) fn matmul_packed(
 
 /// [`matmul_packed`] on AVX-512 machines: the product as a 1x1 NHWC convolution
 /// ([`conv_nhwc`](super::conv_nhwc::conv_nhwc): rows as positions, the reduction blocked so
-/// the weight panels stay in cache, whole tiles accumulated in registers), then the scale
-/// and `finish` per row.
+/// the weight panels stay in cache, whole tiles accumulated in registers), the scale and
+/// `finish` on each row segment as soon as it is done (still in cache).
 fn matmul_igemm(
     rows: usize,
     a: &[f32],
@@ -187,16 +187,20 @@ fn matmul_igemm(
         residual: None,
         act: super::activation::Activation::Identity,
     };
-    super::conv_nhwc::conv_nhwc(&g, &a[..rows * k], pb, &stage, &mut out[..rows * n]);
-    out[..rows * n]
-        .par_chunks_mut(n)
-        .enumerate()
-        .for_each(|(r, line)| {
-            if alpha != 1.0 {
-                line.iter_mut().for_each(|x| *x *= alpha);
-            }
-            finish(r, 0, line);
-        });
+    let post = |r: usize, j0: usize, line: &mut [f32]| {
+        if alpha != 1.0 {
+            line.iter_mut().for_each(|x| *x *= alpha);
+        }
+        finish(r, j0, line);
+    };
+    super::conv_nhwc::conv_nhwc(
+        &g,
+        &a[..rows * k],
+        pb,
+        &stage,
+        Some(&post),
+        &mut out[..rows * n],
+    );
 }
 
 #[cfg(test)]
