@@ -127,6 +127,13 @@ impl PoolTactic {
         }
         let plane = g.positions();
         let mut out = ctx.alloc_f32(g.n * g.c * plane);
+        if self.kind == Kind::Max && max2x2_applies(&g) {
+            max2x2(&g, xd, &mut out);
+            return Ok(Some(
+                ArrayD::from_shape_vec(IxDyn(&g.out_shape), out)
+                    .map_err(|e| Error::shape(e.to_string()))?,
+            ));
+        }
         let ranges: Vec<(usize, usize)> = (0..g.kw).map(|kx| valid_cols(&g, kx)).collect();
         let kind = self.kind;
         out.par_chunks_mut(plane.max(1))
@@ -220,6 +227,39 @@ impl PoolTactic {
     }
 }
 
+/// True for the 2x2 stride-2 unpadded max pool of most CNNs.
+fn max2x2_applies(g: &ConvGeom) -> bool {
+    (g.kh, g.kw, g.sh, g.sw, g.dh, g.dw, g.ph, g.pw) == (2, 2, 2, 2, 1, 1, 0, 0)
+        && g.oh * 2 <= g.ih
+        && g.ow * 2 <= g.iw
+}
+
+/// 2x2 stride-2 max pool of NCHW planes: each output row from two input rows, pairs of
+/// columns (no per-element window bookkeeping); planes in parallel, several per task.
+fn max2x2(g: &ConvGeom, x: &[f32], out: &mut [f32]) {
+    let (plane_in, plane_out) = (g.ih * g.iw, g.oh * g.ow);
+    if plane_out == 0 {
+        return;
+    }
+    let per_task = (8192 / plane_out).max(1);
+    out.par_chunks_mut(plane_out * per_task)
+        .enumerate()
+        .for_each(|(t, block)| {
+            for (k, dst) in block.chunks_mut(plane_out).enumerate() {
+                let p = t * per_task + k;
+                let src = &x[p * plane_in..(p + 1) * plane_in];
+                for (oy, o) in dst.chunks_mut(g.ow).enumerate() {
+                    let r0 = &src[2 * oy * g.iw..2 * oy * g.iw + 2 * g.ow];
+                    let r1 = &src[(2 * oy + 1) * g.iw..(2 * oy + 1) * g.iw + 2 * g.ow];
+                    for ((v, a), b) in o.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2))
+                    {
+                        *v = a[0].max(a[1]).max(b[0].max(b[1]));
+                    }
+                }
+            }
+        });
+}
+
 /// Sum with eight independent accumulators (vectorizes, rounds less than a serial sum).
 pub(crate) fn sum_f32(xs: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
@@ -252,5 +292,39 @@ impl Tactic for PoolTactic {
             }
         }
         self.op.eval_values(inputs, &ctx.eval)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max2x2_matches_the_window_definition() {
+        // Odd sizes too: the last row / column of the input is not read (floor mode).
+        for (n, c, h, w) in [(1, 1, 4, 4), (2, 3, 7, 9), (1, 8, 32, 32), (3, 2, 2, 3)] {
+            let mut p = ConvParams::parse(&Attributes::new()).unwrap();
+            p.strides = vec![2, 2];
+            p.group = c as i64;
+            let g = ConvGeom::new(&p, &[n, c, h, w], &[c, 1, 2, 2]).unwrap();
+            assert!(max2x2_applies(&g));
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|i| ((i * 37 % 101) as f32) - 50.0)
+                .collect();
+            let mut out = vec![0f32; n * c * g.oh * g.ow];
+            max2x2(&g, &x, &mut out);
+            for pl in 0..n * c {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let at = |y: usize, x0: usize| x[pl * h * w + y * w + x0];
+                        let want = at(2 * oy, 2 * ox)
+                            .max(at(2 * oy, 2 * ox + 1))
+                            .max(at(2 * oy + 1, 2 * ox))
+                            .max(at(2 * oy + 1, 2 * ox + 1));
+                        assert_eq!(out[pl * g.oh * g.ow + oy * g.ow + ox], want);
+                    }
+                }
+            }
+        }
     }
 }
