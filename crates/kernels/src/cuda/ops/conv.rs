@@ -62,6 +62,10 @@ pub struct ConvLayer {
 pub(crate) fn conv(c: &Ctx<'_>) -> Option<Box<dyn GpuLayer>> {
     let dt = c.float_type()?;
     let attrs = &c.node.attrs;
+    // NHWC layers (a CPU plan's layout, re-tuned for the GPU) keep their CPU tactic.
+    if attrs.string_or("layout", "NCHW".into()).ok()? != "NCHW" {
+        return None;
+    }
     let act = if c.node.op_type() == "FusedConv" {
         Activation::from_attrs(attrs).ok()?
     } else {
