@@ -257,8 +257,9 @@ pub enum ConvAlgo {
     /// panels per task, the register-blocked micro-kernel (`packed-<cols>`).
     Packed(usize),
     /// NHWC layers (`layout = "NHWC"`, group 1): implicit GEMM over output positions x
-    /// output channels, no im2col (`nhwc-igemm`).
-    NhwcGemm,
+    /// output channels, no im2col, large tasks (`nhwc-igemm`) or small ones with smaller
+    /// filter chunks (`nhwc-igemm-small`).
+    NhwcGemm(conv_nhwc::Blocking),
     /// NHWC depthwise layers: channels in the vector lanes (`nhwc-depthwise`).
     NhwcDepthwise,
 }
@@ -293,11 +294,14 @@ impl ConvTactic {
             Activation::Identity
         };
         let nhwc = fused && node.attrs.string_or("layout", "NCHW".into()).ok()? == "NHWC";
-        if nhwc != matches!(algo, ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise) {
+        if nhwc != matches!(algo, ConvAlgo::NhwcGemm(_) | ConvAlgo::NhwcDepthwise) {
             return None;
         }
         let name = match algo {
-            ConvAlgo::NhwcGemm => "nhwc-igemm".to_string(),
+            ConvAlgo::NhwcGemm(b) if b == conv_nhwc::Blocking::SMALL => {
+                "nhwc-igemm-small".to_string()
+            }
+            ConvAlgo::NhwcGemm(_) => "nhwc-igemm".to_string(),
             ConvAlgo::NhwcDepthwise => "nhwc-depthwise".to_string(),
             ConvAlgo::Gemm => "im2col-gemm".to_string(),
             ConvAlgo::Tiled(cols) => format!("im2col-tiled-{cols}"),
@@ -325,7 +329,10 @@ impl ConvTactic {
         let algos: &[ConvAlgo] = if nhwc && grouped {
             &[ConvAlgo::NhwcDepthwise]
         } else if nhwc {
-            &[ConvAlgo::NhwcGemm]
+            &[
+                ConvAlgo::NhwcGemm(conv_nhwc::Blocking::WIDE),
+                ConvAlgo::NhwcGemm(conv_nhwc::Blocking::SMALL),
+            ]
         } else if grouped {
             &[ConvAlgo::Direct, ConvAlgo::Gemm, ConvAlgo::Packed(128)]
         } else {
@@ -435,10 +442,13 @@ impl ConvTactic {
                     Some(Filters::Nchw(pw)) => conv_packed(&geom, xd, pw, &stage, cols, &mut out),
                     _ => conv_tiled(&geom, xd, wd, &stage, cols, &mut out),
                 },
-                ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise => match packed.as_deref() {
+                ConvAlgo::NhwcGemm(blk) => match packed.as_deref() {
                     Some(Filters::Nhwc(pb)) => {
-                        conv_nhwc::conv_nhwc(&geom, xd, pb, &stage, None, &mut out)
+                        conv_nhwc::conv_nhwc(&geom, xd, pb, &stage, None, blk, &mut out)
                     }
+                    _ => return Err(Error::shape("NHWC Conv: filters not packed")),
+                },
+                ConvAlgo::NhwcDepthwise => match packed.as_deref() {
                     Some(Filters::Depthwise(wp)) => {
                         depthwise_nhwc::depthwise_nhwc(&geom, xd, wp, &stage, &mut out)
                     }
@@ -526,7 +536,7 @@ impl Tactic for ConvTactic {
                     ConvAlgo::Packed(_) => {
                         pack_constant_filters(&self.params, w).map(|p| (w, Filters::Nchw(p)))
                     }
-                    ConvAlgo::NhwcGemm | ConvAlgo::NhwcDepthwise => {
+                    ConvAlgo::NhwcGemm(_) | ConvAlgo::NhwcDepthwise => {
                         nhwc_geom_of_weights(&self.params, w.shape())
                             .and_then(|g| pack_for(self.algo, &g, w.as_slice()?))
                             .map(|p| (w, p))

@@ -21,7 +21,7 @@ pub(crate) enum Filters {
 pub(crate) fn pack_for(algo: ConvAlgo, g: &ConvGeom, w: &[f32]) -> Option<Filters> {
     match algo {
         ConvAlgo::Packed(_) => Some(Filters::Nchw(pack_filters(g, w))),
-        ConvAlgo::NhwcGemm => Some(Filters::Nhwc(conv_nhwc::pack_filters(g, w))),
+        ConvAlgo::NhwcGemm(_) => Some(Filters::Nhwc(conv_nhwc::pack_filters(g, w))),
         ConvAlgo::NhwcDepthwise => Some(Filters::Depthwise(depthwise_nhwc::pack_weights(g, w))),
         _ => None,
     }

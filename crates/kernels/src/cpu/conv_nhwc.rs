@@ -17,13 +17,31 @@ use rayon::prelude::*;
 pub(crate) const MR_NHWC: usize = 8;
 /// Depth of one block of the reduction.
 pub(crate) const KC_NHWC: usize = 256;
-/// Bytes of filter panels one pass over a task's tiles reads.
-const PANEL_BYTES: usize = 256 * 1024;
-/// Output positions per task, at least and at most (multiples of [`MR_NHWC`]): more rows
-/// per task read the filters fewer times (each task streams all of its panels), as long as
-/// every worker still gets two tasks.
+/// The blocking of one [`conv_nhwc`] call (the tactics time both and keep the faster).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Output positions per task at most (fewer when every worker would not get two tasks).
+    pub max_rows: usize,
+    /// Bytes of filter panels one pass over a task's tiles reads.
+    pub panel_bytes: usize,
+}
+
+impl Blocking {
+    /// Large tasks and L2-sized filter chunks (`nhwc-igemm`; MatMul's blocking).
+    pub const WIDE: Blocking = Blocking {
+        max_rows: 256,
+        panel_bytes: 256 * 1024,
+    };
+    /// Small tasks and L1/L2-sized filter chunks (`nhwc-igemm-small`).
+    pub const SMALL: Blocking = Blocking {
+        max_rows: 64,
+        panel_bytes: 64 * 1024,
+    };
+}
+
+/// Output positions per task at least (a multiple of [`MR_NHWC`]): more rows per task read
+/// the filters fewer times (each task streams all of its panels).
 const MIN_ROWS_PER_TASK: usize = 64;
-const MAX_ROWS_PER_TASK: usize = 256;
 
 /// True when [`conv_nhwc`] handles the geometry (one group).
 pub(crate) fn applies(g: &ConvGeom) -> bool {
@@ -101,6 +119,7 @@ pub(crate) fn conv_nhwc(
     pb: &PackedB,
     stage: &OutputStage<'_>,
     post: Option<&PostRow<'_>>,
+    blk: Blocking,
     out: &mut [f32],
 ) {
     let rows = g.n * g.oh * g.ow;
@@ -117,7 +136,7 @@ pub(crate) fn conv_nhwc(
     let panels = g.m.div_ceil(NR);
     let per_task = rows
         .div_ceil(2 * rayon::current_num_threads())
-        .clamp(MIN_ROWS_PER_TASK, MAX_ROWS_PER_TASK)
+        .clamp(MIN_ROWS_PER_TASK, blk.max_rows.max(MIN_ROWS_PER_TASK))
         .div_ceil(MR_NHWC)
         * MR_NHWC;
     let blocks = rows.div_ceil(per_task);
@@ -137,6 +156,7 @@ pub(crate) fn conv_nhwc(
         w: src.w,
         segs,
         seg_len,
+        panel_bytes: blk.panel_bytes,
     };
     (0..blocks * groups).into_par_iter().for_each(|t| {
         let (blk, grp) = (t / groups, t % groups);
@@ -158,6 +178,7 @@ struct Geo<'a> {
     w: usize,
     segs: usize,
     seg_len: usize,
+    panel_bytes: usize,
 }
 
 impl Geo<'_> {
@@ -262,10 +283,10 @@ unsafe fn task(
     while k0 < k {
         let k1 = (k0 + KC_NHWC).min(k);
         let last = k1 == k;
-        // Filter panels in chunks of about PANEL_BYTES: each chunk stays in cache while
+        // Filter panels in chunks of about `panel_bytes`: each chunk stays in cache while
         // every tile of the task runs through it (and the tile writes a run of its rows).
         let per_panel = (k1 - k0) * NR * 4;
-        let chunk = (PANEL_BYTES / per_panel).clamp(1, q1 - q0);
+        let chunk = (geo.panel_bytes / per_panel).clamp(1, q1 - q0);
         for c0 in (q0..q1).step_by(chunk) {
             let c1 = (c0 + chunk).min(q1);
             for t in 0..tiles {

@@ -87,10 +87,16 @@ fn check(case: Case, act: Activation, with_bias: bool, with_z: bool) {
     let want = naive(&g, &x, &w, &stage);
     let pb = pack_filters(&g, &w);
     assert!(filters_fit(&g, &pb));
-    let mut got = vec![f32::NAN; want.len()];
-    conv_nhwc(&g, &x, &pb, &stage, None, &mut got);
+    for blk in [Blocking::WIDE, Blocking::SMALL] {
+        let mut got = vec![f32::NAN; want.len()];
+        conv_nhwc(&g, &x, &pb, &stage, None, blk, &mut got);
+        compare(case, act, &g, &got, &want);
+    }
+}
+
+fn compare(case: Case, act: Activation, g: &ConvGeom, got: &[f32], want: &[f32]) {
     let scale = want.iter().fold(1e-3f32, |a, v| a.max(v.abs()));
-    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
         assert!(
             (a - b).abs() <= 1e-5 * scale * (g.kc() as f32).sqrt(),
             "{case:?} {act:?} element {i}: {a} vs {b}"
@@ -142,6 +148,7 @@ fn portable_tile_matches_the_dispatching_one() {
         w: src.w,
         segs: g.kh,
         seg_len: g.kw * g.c,
+        panel_bytes: Blocking::WIDE.panel_bytes,
     };
     let rows = g.oh * g.ow;
     let mut got = vec![0f32; rows * g.m];
@@ -216,7 +223,7 @@ fn timing_resnet50_shapes() {
         pool.install(|| {
             for _ in 0..iters {
                 let t = std::time::Instant::now();
-                conv_nhwc(&g, &x, &pb, &stage, None, &mut y);
+                conv_nhwc(&g, &x, &pb, &stage, None, Blocking::WIDE, &mut y);
                 best = best.min(t.elapsed().as_secs_f64());
             }
         });
@@ -256,7 +263,7 @@ fn timing_matmul_shapes() {
         pool.install(|| {
             for _ in 0..10 {
                 let t = std::time::Instant::now();
-                conv_nhwc(&g, &x, &pb, &stage, None, &mut y);
+                conv_nhwc(&g, &x, &pb, &stage, None, Blocking::WIDE, &mut y);
                 best = best.min(t.elapsed().as_secs_f64());
             }
         });

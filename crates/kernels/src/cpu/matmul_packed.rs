@@ -199,6 +199,7 @@ fn matmul_igemm(
         pb,
         &stage,
         Some(&post),
+        super::conv_nhwc::Blocking::WIDE,
         &mut out[..rows * n],
     );
 }

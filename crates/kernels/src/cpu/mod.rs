@@ -36,6 +36,7 @@ pub use activation::{Activation, gelu, gelu_tanh, sigmoid};
 pub use attention::AttentionTactic;
 pub use batch_norm::BatchNormTactic;
 pub use conv::{ConvAlgo, ConvGeom, ConvParams, ConvTactic, OutputStage};
+pub use conv_nhwc::Blocking as NhwcBlocking;
 pub use elementwise::{BinaryTactic, UnaryTactic};
 pub use features::detect_features;
 pub use gather::GatherTactic;
