@@ -122,7 +122,11 @@ fn wide_convnet_runs_nhwc_and_matches_the_reference() {
     for conv in ["c1", "dw", "c2", "c3"] {
         assert_eq!(op(conv).op_type, "FusedConv", "{conv}");
     }
-    assert_eq!(op("c1").tactic, "nhwc-igemm");
+    assert!(
+        op("c1").tactic.starts_with("nhwc-igemm"),
+        "{}",
+        op("c1").tactic
+    );
     assert_eq!(op("dw").tactic, "nhwc-depthwise");
     assert_eq!(op("pool").op_type, "NhwcPool");
     assert_eq!(op("gap").op_type, "NhwcPool");
