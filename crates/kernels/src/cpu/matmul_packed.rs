@@ -49,16 +49,9 @@ pub(crate) fn matmul_packed(
     let row_blocks = rows.div_ceil(mc);
     let out_ptr = OutPtr(out.as_mut_ptr());
     let kb_max = KC.min(k);
-    // On AVX-512 the micro-kernel reads the rows of A in place: no per-call packing.
-    let in_place = super::packed::has_avx512_rows();
+    // Elsewhere than AVX-512 (which took `matmul_igemm` above): rows packed per block.
     (0..row_blocks * col_blocks).into_par_iter().for_each_init(
-        || {
-            if in_place {
-                Vec::new()
-            } else {
-                vec![0f32; kb_max * mc.div_ceil(MR) * MR]
-            }
-        },
+        || vec![0f32; kb_max * mc.div_ceil(MR) * MR],
         |buf, task| {
             let (rb, cb) = (task / col_blocks, task % col_blocks);
             let r0 = rb * mc;
@@ -69,7 +62,7 @@ pub(crate) fn matmul_packed(
             let mut pc = 0;
             while pc < k {
                 let kb = KC.min(k - pc);
-                if !in_place {
+                {
                     for ip in 0..panels {
                         let dst = &mut buf[ip * kb * MR..(ip + 1) * kb * MR];
                         for ii in 0..MR {
@@ -94,26 +87,6 @@ pub(crate) fn matmul_packed(
                     for ip in 0..panels {
                         let nr = MR.min(nrows - ip * MR);
                         let c = out_ptr.get().wrapping_add((r0 + ip * MR) * n + col);
-                        if in_place {
-                            // SAFETY: rows r0 + ip*MR .. + nr (< rows) of A hold k values
-                            // each (a.len() >= rows * k, asserted), read from column pc on
-                            // for kb < k - pc + 1 values; C as below.
-                            unsafe {
-                                super::packed::micro_kernel_rows(
-                                    kb,
-                                    a.as_ptr().add((r0 + ip * MR) * k + pc),
-                                    k,
-                                    bp.as_ptr(),
-                                    NR,
-                                    c,
-                                    n,
-                                    nr,
-                                    cols,
-                                    pc > 0,
-                                );
-                            }
-                            continue;
-                        }
                         // SAFETY: rows r0 + ip*MR .. + nr (< rows) and columns col .. + cols
                         // (< n) of `out` (rows * n elements, asserted) belong to this task's
                         // block only; the A panel holds kb * MR values and the B panel
