@@ -272,35 +272,7 @@ unsafe fn kernel_step(
     }
 }
 
-/// [`micro_kernel`] with the left operand read in place: row `i` of the tile at
-/// `a + i * lda` (`kc` consecutive values each), so activations need no packing. Rows at or
-/// past `rows` are not read (the last row is read again for them and the result dropped).
-/// Only on AVX-512 machines ([`has_avx512_rows`]).
-///
-/// # Safety
-/// `a[i * lda + p]` is readable for `i < rows`, `p < kc`; the `b` and `c` requirements of
-/// [`micro_kernel`] hold; `1 <= rows <= MR`, `cols <= NR`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn micro_kernel_rows(
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-) {
-    assert!(has_avx512() && (1..=MR).contains(&rows) && cols <= NR);
-    // SAFETY: AVX-512F is available (asserted); the caller's guarantees cover the operands.
-    unsafe { kernel_avx512_rows(kc, a, lda, b, ldb, c, ldc, rows, cols, accumulate) }
-}
-
-/// Whether [`micro_kernel_rows`] can run here.
+/// Whether AVX-512F row helpers can run here.
 pub fn has_avx512_rows() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -309,68 +281,6 @@ pub fn has_avx512_rows() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn kernel_avx512_rows(
-    kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-) {
-    use std::arch::x86_64::*;
-    let mut lo = [_mm512_setzero_ps(); MR];
-    let mut hi = [_mm512_setzero_ps(); MR];
-    let (m0, m1) = col_masks(cols);
-    if rows == 1 {
-        // One row (a GEMV: classifier heads at batch 1): only its products, in two
-        // interleaved accumulator pairs, instead of a full MR-row tile.
-        let mut acc = [_mm512_setzero_ps(); 4];
-        for p in 0..kc {
-            // SAFETY: p < kc: element p of the row and row p of `b` (masked columns < cols)
-            // are readable (the caller's guarantee).
-            unsafe {
-                let av = _mm512_set1_ps(*a.add(p));
-                let j = 2 * (p & 1);
-                let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
-                let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb + 16));
-                acc[j] = _mm512_fmadd_ps(av, b0, acc[j]);
-                acc[j + 1] = _mm512_fmadd_ps(av, b1, acc[j + 1]);
-            }
-        }
-        let v0 = _mm512_add_ps(acc[0], acc[2]);
-        let v1 = _mm512_add_ps(acc[1], acc[3]);
-        // SAFETY: row 0 and the masked columns < cols lie in the caller's block.
-        unsafe { store_row(c, m0, m1, v0, v1, accumulate) };
-        return;
-    }
-    // SAFETY: row min(i, rows - 1) < rows of the caller's A block.
-    let ap: [*const f32; MR] = std::array::from_fn(|i| unsafe { a.add(i.min(rows - 1) * lda) });
-    for p in 0..kc {
-        // SAFETY: p < kc: element p of each row pointer lies in the caller's A block; the
-        // masks select columns < cols of row p of `b` (the caller's guarantee).
-        unsafe {
-            let b0 = _mm512_maskz_loadu_ps(m0, b.add(p * ldb));
-            let b1 = _mm512_maskz_loadu_ps(m1, b.add(p * ldb + 16));
-            for i in 0..MR {
-                let av = _mm512_set1_ps(*ap[i].add(p));
-                lo[i] = _mm512_fmadd_ps(av, b0, lo[i]);
-                hi[i] = _mm512_fmadd_ps(av, b1, hi[i]);
-            }
-        }
-    }
-    for i in 0..rows.min(MR) {
-        // SAFETY: row i < rows and the masked columns < cols lie in the caller's block.
-        unsafe { store_row(c.add(i * ldc), m0, m1, lo[i], hi[i], accumulate) };
     }
 }
 

@@ -57,58 +57,6 @@ fn micro_kernel_matches_naive_on_odd_tiles() {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn row_kernel_matches_naive_on_odd_tiles() {
-    if !has_avx512_rows() {
-        return; // the packed kernel (tested above) runs instead
-    }
-    let mut seed = 9u64;
-    for &(m, n, k, lda) in &[
-        (8, 32, 5, 5),
-        (3, 17, 9, 11),
-        (1, 1, 1, 1),
-        (7, 31, 300, 301),
-        (1, 32, 301, 301),
-        (1, 20, 2, 3),
-    ] {
-        let a = rand(m * lda, &mut seed);
-        let b = rand(k * n, &mut seed);
-        let pb = PackedB::pack(k, n, &b, n, 1);
-        for accumulate in [false, true] {
-            let init = rand(m * n, &mut seed);
-            let mut c = init.clone();
-            // SAFETY: A is m rows of lda >= k values; c is m x n with row stride n.
-            unsafe {
-                micro_kernel_rows(
-                    k,
-                    a.as_ptr(),
-                    lda,
-                    pb.panel(0, 0).as_ptr(),
-                    NR,
-                    c.as_mut_ptr(),
-                    n,
-                    m,
-                    n,
-                    accumulate,
-                )
-            };
-            for i in 0..m {
-                for j in 0..n {
-                    let mut want: f32 = (0..k).map(|p| a[i * lda + p] * b[p * n + j]).sum();
-                    if accumulate {
-                        want += init[i * n + j];
-                    }
-                    let got = c[i * n + j];
-                    assert!(
-                        (got - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{m}x{n}x{k}"
-                    );
-                }
-            }
-        }
-    }
-}
-
-#[test]
 fn pack_cache_rejects_other_tensors_at_the_same_place() {
     use kiln_core::ndarray::IxDyn;
     let mut w =
