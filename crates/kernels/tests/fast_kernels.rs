@@ -339,7 +339,12 @@ fn conv_same_upper_and_1d() {
         .with("auto_pad", Attribute::String("SAME_UPPER".into()))
         .with("strides", Attribute::Ints(vec![2, 2]));
     let nd = node("Conv", attrs, 2);
-    for algo in [ConvAlgo::Gemm, ConvAlgo::Tiled(7), ConvAlgo::Direct] {
+    for algo in [
+        ConvAlgo::Gemm,
+        ConvAlgo::Tiled(7),
+        ConvAlgo::Direct,
+        ConvAlgo::DirectSmall,
+    ] {
         let t = ConvTactic::from_node(&nd, algo).unwrap();
         let got = run(&t, &[Some(x.clone()), Some(w.clone())]);
         // out = ceil(in / stride); total pad (rows) = (4-1)*2+4-7 = 3 -> begin 1, end 2;

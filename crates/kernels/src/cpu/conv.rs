@@ -8,7 +8,7 @@ use super::conv_algos::{conv_direct, conv_gemm, conv_tiled};
 use super::conv_filters::{Filters, filters_match, nhwc_geom_of_weights, pack_for};
 use super::conv_packed::conv_packed;
 use super::packed::{PackCache, PackedA};
-use super::{conv_nhwc, depthwise_nhwc};
+use super::{conv_nhwc, conv_small, depthwise_nhwc};
 use crate::{RunContext, Tactic};
 use kiln_core::ndarray::{ArrayD, CowArray, IxDyn};
 use kiln_core::{Attributes, Error, Node, Op, Result, Tensor, Value};
@@ -262,6 +262,10 @@ pub enum ConvAlgo {
     NhwcGemm(conv_nhwc::Blocking),
     /// NHWC depthwise layers: channels in the vector lanes (`nhwc-depthwise`).
     NhwcDepthwise,
+    /// Dense NCHW layers with few input channels (at most 16), stride 1: output rows
+    /// computed in registers from the input rows, no im2col (`direct-small`; other
+    /// geometries run `im2col-tiled-256`).
+    DirectSmall,
 }
 
 /// A Conv or FusedConv layer run by one algorithm.
@@ -307,6 +311,7 @@ impl ConvTactic {
             ConvAlgo::Tiled(cols) => format!("im2col-tiled-{cols}"),
             ConvAlgo::Direct => "direct".to_string(),
             ConvAlgo::Packed(cols) => format!("packed-{cols}"),
+            ConvAlgo::DirectSmall => "direct-small".to_string(),
         };
         Some(ConvTactic {
             op: node.op.clone(),
@@ -342,6 +347,7 @@ impl ConvTactic {
                 ConvAlgo::Tiled(256),
                 ConvAlgo::Gemm,
                 ConvAlgo::Tiled(96),
+                ConvAlgo::DirectSmall,
             ]
         };
         algos
@@ -454,6 +460,12 @@ impl ConvTactic {
                     }
                     _ => return Err(Error::shape("NHWC Conv: filters not packed")),
                 },
+                ConvAlgo::DirectSmall => match packed.as_deref() {
+                    Some(Filters::Small(wp)) if conv_small::applies(&geom) => {
+                        conv_small::conv_small(&geom, xd, wp, &stage, &mut out)
+                    }
+                    _ => conv_tiled(&geom, xd, wd, &stage, 256, &mut out),
+                },
             }
         }
         ArrayD::from_shape_vec(IxDyn(&geom.out_shape), out).map_err(|e| Error::shape(e.to_string()))
@@ -536,7 +548,7 @@ impl Tactic for ConvTactic {
                     ConvAlgo::Packed(_) => {
                         pack_constant_filters(&self.params, w).map(|p| (w, Filters::Nchw(p)))
                     }
-                    ConvAlgo::NhwcGemm(_) | ConvAlgo::NhwcDepthwise => {
+                    ConvAlgo::NhwcGemm(_) | ConvAlgo::NhwcDepthwise | ConvAlgo::DirectSmall => {
                         nhwc_geom_of_weights(&self.params, w.shape())
                             .and_then(|g| pack_for(self.algo, &g, w.as_slice()?))
                             .map(|p| (w, p))

@@ -4,7 +4,7 @@
 use super::conv::{ConvAlgo, ConvGeom, ConvParams};
 use super::conv_packed::{filters_fit, pack_filters};
 use super::packed::{PackedA, PackedB};
-use super::{conv_nhwc, depthwise_nhwc};
+use super::{conv_nhwc, conv_small, depthwise_nhwc};
 
 /// Filters in the form an algorithm reads them, packed once per constant weight tensor.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub(crate) enum Filters {
     Nhwc(PackedB),
     /// `[kh * kw][C]` (`nhwc-depthwise`).
     Depthwise(Vec<f32>),
+    /// Blocks of 16 output channels, `[K][16]` each (`direct-small`).
+    Small(Vec<f32>),
 }
 
 /// The filters packed for `algo` (`None` for algorithms that read them as they are).
@@ -23,6 +25,9 @@ pub(crate) fn pack_for(algo: ConvAlgo, g: &ConvGeom, w: &[f32]) -> Option<Filter
         ConvAlgo::Packed(_) => Some(Filters::Nchw(pack_filters(g, w))),
         ConvAlgo::NhwcGemm(_) => Some(Filters::Nhwc(conv_nhwc::pack_filters(g, w))),
         ConvAlgo::NhwcDepthwise => Some(Filters::Depthwise(depthwise_nhwc::pack_weights(g, w))),
+        ConvAlgo::DirectSmall if conv_small::applies(g) => {
+            Some(Filters::Small(conv_small::pack_weights(g, w)))
+        }
         _ => None,
     }
 }
@@ -33,6 +38,7 @@ pub(crate) fn filters_match(g: &ConvGeom, f: &Filters) -> bool {
         Filters::Nchw(pw) => filters_fit(g, pw),
         Filters::Nhwc(pb) => conv_nhwc::filters_fit(g, pb),
         Filters::Depthwise(wp) => wp.len() == g.kh * g.kw * g.c && g.m == g.c,
+        Filters::Small(wp) => conv_small::filters_fit(g, wp),
     }
 }
 

@@ -219,16 +219,22 @@ fn timing_resnet50_shapes() {
         let pb = pack_filters(&g, &w);
         let mut y = vec![0f32; g.n * g.oh * g.ow * g.m];
         let iters = 20;
-        let mut best = f64::MAX;
-        pool.install(|| {
-            for _ in 0..iters {
-                let t = std::time::Instant::now();
-                conv_nhwc(&g, &x, &pb, &stage, None, Blocking::WIDE, &mut y);
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-        });
         let flops = 2.0 * g.macs() as f64;
-        println!("{c:?}: {:.3} ms {:.1} GF/s", best * 1e3, flops / best / 1e9);
+        for blk in [Blocking::WIDE, Blocking::SMALL] {
+            let mut best = f64::MAX;
+            pool.install(|| {
+                for _ in 0..iters {
+                    let t = std::time::Instant::now();
+                    conv_nhwc(&g, &x, &pb, &stage, None, blk, &mut y);
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            });
+            println!(
+                "{c:?} {blk:?}: {:.3} ms {:.1} GF/s",
+                best * 1e3,
+                flops / best / 1e9
+            );
+        }
     }
 }
 

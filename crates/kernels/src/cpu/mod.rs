@@ -12,6 +12,7 @@ mod conv_algos;
 mod conv_filters;
 mod conv_nhwc;
 mod conv_packed;
+mod conv_small;
 mod depthwise;
 mod depthwise_nhwc;
 mod elementwise;
